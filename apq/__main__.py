@@ -1,0 +1,5 @@
+import sys
+
+from apq.cli import main
+
+sys.exit(main())
