@@ -104,7 +104,8 @@ def load_cifar(data_dir: str | os.PathLike, layout: CifarLayout
     if root is None:
         missing = " ".join(layout.train_files + layout.test_files)
         raise UserError(f"no {layout.name} binary batches ({missing}) in {data_dir} or "
-                        f"{Path(data_dir) / layout.subdir}; extract the official binary archive there")
+                        f"{Path(data_dir) / layout.subdir}; "
+                        "extract the official binary archive there")
     classes = read_class_names(root, layout)
     parts = {}
     for split, files in (("train", layout.train_files), ("test", layout.test_files)):
@@ -113,7 +114,8 @@ def load_cifar(data_dir: str | os.PathLike, layout: CifarLayout
         y = np.concatenate([b[1] for b in batches])
         if y.max() >= len(classes):
             raise UserError(f"{root} {split} labels reach {y.max()} but {layout.name} has "
-                            f"{len(classes)} classes; check that this is {layout.name}, not another set")
+                            f"{len(classes)} classes; check that this is {layout.name}, "
+                            "not another set")
         parts[split] = (x, y)
     return (*parts["train"], *parts["test"], classes)
 

@@ -66,7 +66,8 @@ class FolderOptions:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise UserError(f"image mode {self.mode!r} is not supported; use one of {sorted(MODES)}")
+            raise UserError(f"image mode {self.mode!r} is not supported; "
+                            f"use one of {sorted(MODES)}")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
             raise UserError(f"image size {self.size!r} must be a positive integer (pixels)")
 
@@ -147,7 +148,8 @@ def _cifar_finder(layout: cifar.CifarLayout) -> Finder:
                                         lambda d: cifar.find_cifar_root(d, layout), what)
         if found is None:
             raise UserError(f"{layout.name} not found; extract the official binary archive into "
-                            f"data/{layout.name}/, point {locate.ENV_VAR} at it, or pass the data dir")
+                            f"data/{layout.name}/, point {locate.ENV_VAR} at it, "
+                            "or pass the data dir")
         return found
     return find
 

@@ -156,7 +156,8 @@ def ensure_fashion_mnist(data_dir: str | os.PathLike | None = None, *,
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the folder holding Fashion-MNIST, fetching it first if needed."""
-    parser = argparse.ArgumentParser(prog="python -m apq.data.fetch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m apq.data.fetch",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None, help="folder that already holds the 4 files")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

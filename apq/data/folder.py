@@ -34,7 +34,8 @@ def list_classes(split_dir: Path) -> list[str]:
     if not split_dir.is_dir():
         raise UserError(f"{split_dir} is not a directory; lay the dataset out as "
                         "<root>/train/<class>/*.png and <root>/test/<class>/*.png")
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p.name for p in split_dir.iterdir()
+                     if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise UserError(f"{split_dir} has no class sub-folders; add one folder per class")
     return classes

@@ -41,7 +41,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Parse IDX ``data`` into a new uint8 array of the declared shape; ``name`` names it in errors."""
+    """Parse IDX ``data`` into a new uint8 array of its declared shape (``name``: for errors)."""
     if len(data) < 4:
         raise UserError(f"{name} is not an IDX file (only {len(data)} bytes); "
                         "give an MNIST-style *-ubyte file")

@@ -65,5 +65,6 @@ def find_dataset_dir(name: str, data_dir: str | os.PathLike | None,
     found = _first_match([explicit, explicit / name], resolve)
     if found is None:
         raise UserError(f"{explicit} does not hold {what}; put the files there, or omit the "
-                        f"data dir to search ${ENV_VAR}, data/{name}/ and {SYSTEM_DATA_ROOT / name}/")
+                        f"data dir to search ${ENV_VAR}, data/{name}/ and "
+                        f"{SYSTEM_DATA_ROOT / name}/")
     return found

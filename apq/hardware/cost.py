@@ -107,8 +107,11 @@ class CostTable:
         genomes = np.atleast_2d(genomes)
         g = {name: genomes[:, sp.slices[name]] for name in ("kernel", "mid", "pw_w", "pw_a", "dw_w", "dw_a")}
         blocks = np.arange(sp.n_blocks)[None, :]
-        pw = self.pointwise[blocks, g["mid"], g["pw_w"], g["pw_a"]]
-        dw = self.depthwise[blocks, g["kernel"], g["mid"], g["dw_w"], g["dw_a"]]
+        pw_index = np.ravel_multi_index((blocks, g["mid"], g["pw_w"], g["pw_a"]), self.pointwise.shape[:-1])
+        dw_index = np.ravel_multi_index((blocks, g["kernel"], g["mid"], g["dw_w"], g["dw_a"]), self.depthwise.shape[:-1])
+        # one flat gather per table is several times faster than 4-5 way fancy indexing
+        pw = self.pointwise.reshape(-1, 3)[pw_index]
+        dw = self.depthwise.reshape(-1, 3)[dw_index]
         per_block = np.where(sp.active_blocks(genomes)[..., None], pw + dw, 0.0)
         total = per_block.sum(axis=1) + self.fixed
         return Costs(total[:, 0], total[:, 1], total[:, 2])

@@ -21,7 +21,6 @@ from apq.io import write_json
 FORMAT = "apq-engine-lut"
 SHAPE_COLUMNS = ("cin", "cout", "in_size", "kernel", "stride", "groups", "w_bits", "a_bits")
 COLUMNS = SHAPE_COLUMNS + ("latency_ms", "energy_mj")
-APQ_RULE = ForbiddenChoice("kernel", 7, "dw_a", 4, "the LUT has no 7x7 depthwise entry at 4-bit activations")
 
 
 class LutTarget(HardwareTarget):
@@ -87,11 +86,19 @@ def _from_apq_format(path: Path, data: dict) -> LutTarget:
 
 
 def _infer_apq_rules(entries: dict) -> tuple[ForbiddenChoice, ...]:
-    """APQ's tables omit 7x7 depthwise at 4-bit activations; carry that rule when it holds."""
-    dw7 = [key for key in entries if key[3] == 7 and key[5] > 1]
-    if dw7 and all(key[7] != 4 for key in dw7):
-        return (APQ_RULE,)
-    return ()
+    """Rules implied by absent depthwise entries (APQ's tables omit 7x7 at 4-bit activations).
+
+    A depthwise kernel size that never appears with an activation width other kernels have is
+    taken as forbidden at that width, since APQ's format has no field to say so.
+    """
+    depthwise = [(key[3], key[7]) for key in entries if key[5] > 1 and key[5] == key[0]]
+    widths = {a for _, a in depthwise}
+    rules = []
+    for kernel in sorted({k for k, _ in depthwise}):
+        for a_bits in sorted(widths - {a for k, a in depthwise if k == kernel}):
+            rules.append(ForbiddenChoice("kernel", kernel, "dw_a", a_bits,
+                                         f"the LUT has no {kernel}x{kernel} depthwise entry at {a_bits}-bit activations"))
+    return tuple(rules)
 
 
 def _from_own_format(path: Path, data: dict) -> LutTarget:

@@ -121,6 +121,7 @@ def test_write_idx_rejects_non_uint8(tmp_path):
 @pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                     reason="Fashion-MNIST not installed in /usr/share/datasets")
 def test_real_fashion_mnist_files():
-    x, y = load_idx_pair(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz")
+    x, y = load_idx_pair(FASHION / "t10k-images-idx3-ubyte.gz",
+                         FASHION / "t10k-labels-idx1-ubyte.gz")
     assert x.shape == (10000, 28, 28, 1) and y.shape == (10000,)
     assert set(np.unique(y)) == set(range(10))

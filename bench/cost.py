@@ -1,0 +1,66 @@
+"""Cost-model benchmark: genomes costed per second, and the BitFusion calibration fit.
+
+    .venv/bin/python bench/cost.py [--repeats 7] [--n 100000]
+
+Writes ``results/bench/cost.json``. Throughput is end to end for costing: sampling is excluded,
+table lookup + sum over blocks for N genomes included; the median of several runs is reported
+next to the minimum and maximum. The table build (once per space and target) is timed apart.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from apq.hardware.calibration import fit_report, load_reference
+from apq.hardware.cost import CostTable
+from apq.hardware.target import create_target
+from apq.io import project_root, write_json
+from apq.space.genome import Rules, sample
+from apq.space.registry import create_space
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "bitfusion_apq_calibration.json"
+CASES = (("imagenet-apq", "bitfusion"), ("fmnist", "bitfusion"), ("fmnist", "fpga"))
+
+
+def throughput(space_name: str, target_name: str, n: int, repeats: int) -> dict:
+    """Median genomes/s of ``CostTable.evaluate`` over ``repeats`` runs of ``n`` genomes."""
+    space, target = create_space(space_name), create_target(target_name)
+    start = time.perf_counter()
+    table = CostTable(space, target)
+    build_s = time.perf_counter() - start
+    genomes = sample(space, n, np.random.default_rng(0), Rules(space, target.forbidden))
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        table.evaluate(genomes)
+        rates.append(n / (time.perf_counter() - start))
+    return {"space": space_name, "target": target_name, "n_genomes": n, "repeats": repeats,
+            "genomes_per_s_median": statistics.median(rates), "genomes_per_s_min": min(rates),
+            "genomes_per_s_max": max(rates), "seconds_per_100k_median": 1e5 / statistics.median(rates),
+            "table_build_s": build_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "cost.json"))
+    args = parser.parse_args()
+    report = {"throughput": [throughput(s, t, args.n, args.repeats) for s, t in CASES]}
+    if REFERENCE.exists():
+        report["bitfusion_calibration"] = fit_report(create_target("bitfusion"), load_reference(REFERENCE))
+    else:
+        report["bitfusion_calibration"] = f"skipped: {REFERENCE} not found"
+    write_json(args.out, report)
+    for row in report["throughput"]:
+        print(f"{row['space']:>13} / {row['target']:<9} {row['genomes_per_s_median']:>12,.0f} genomes/s "
+              f"(100k in {row['seconds_per_100k_median'] * 1e3:.1f} ms; table built in {row['table_build_s']:.2f} s)")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

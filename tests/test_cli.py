@@ -1,0 +1,109 @@
+"""The command line: help, error paths (one line, exit 2, nothing written) and `apq lut`/`apq space`."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apq.hardware.apq_format import parse_key
+from apq.space.registry import create_space
+from tests.conftest import PROJECT
+
+
+def apq(*args, root: Path):
+    env = {**os.environ, "APQ_ROOT": str(root), "PYTHONPATH": str(PROJECT)}
+    return subprocess.run([sys.executable, "-m", "apq", *args], capture_output=True, text=True, env=env, cwd=root)
+
+
+def assert_user_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("apq: error:"), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_help_lists_subcommands(tmp_path):
+    result = apq("--help", root=tmp_path)
+    assert result.returncode == 0
+    for command in ("data", "space", "lut"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("args,words", [
+    (["space", "--space", "cifar-huge"], ["unknown space", "fmnist"]),
+    (["lut", "--space", "fmnist", "--target", "tpu9"], ["unknown target", "bitfusion"]),
+    (["lut", "--space", "fmnist", "--target", "fpga", "--preset", "huge"], ["preset"]),
+    (["lut", "--space", "fmnist", "--target", "fpga", "--format", "csv"], ["format"]),
+    (["space", "--sample", "-3"], ["--sample"]),
+    (["space", "--sample", "many"], ["--sample"]),
+    (["frobnicate"], ["frobnicate"]),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, words):
+    assert_user_error(apq(*args, root=tmp_path), *words)
+
+
+def test_bad_lut_file_leaves_no_artifact(tmp_path):
+    bad = tmp_path / "mine.json"
+    bad.write_text(json.dumps({"head": {"latency": 1, "energy": 1}, "tail": {"latency": 1, "energy": 1},
+                               "(16, 32, 28, 1, 1, 0, 1)-W8A8": {"latency": float("nan"), "energy": 1}}))
+    assert_user_error(apq("lut", "--space", "fmnist", "--target", str(bad), root=tmp_path), "NaN")
+    assert not (tmp_path / "data").exists()
+
+
+def test_incomplete_lut_refused(tmp_path):
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"head": {"latency": 1, "energy": 1}, "tail": {"latency": 1, "energy": 1},
+                                 "(16, 32, 28, 1, 1, 0, 1)-W8A8": {"latency": 1, "energy": 1}}))
+    assert_user_error(apq("lut", "--space", "fmnist", "--target", str(small), root=tmp_path), "missing")
+    assert not (tmp_path / "data").exists()
+
+
+def test_lut_apq_format_covers_every_shape_and_bit_pair(tmp_path):
+    result = apq("lut", "--space", "fmnist", "--target", "fpga", "--format", "apq", root=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path == tmp_path / "data" / "fmnist" / "lut" / "fpga.apq.json"
+    table = json.loads(path.read_text())
+    keys = [parse_key(k) for k in table if k not in ("head", "tail")]
+    pairs = {(w, a) for *_, w, a in keys}
+    assert pairs == {(w, a) for w in (4, 6, 8) for a in (4, 6, 8)}
+    shapes = {k[:6] for k in keys}
+    assert len(keys) == 9 * len(shapes)
+    space = create_space("fmnist")
+    assert len(shapes) == sum(len(m) * (2 + len(space.kernel_choices)) for m in space.mid_choices) - _shared(space)
+    assert {"head", "tail"} <= set(table)
+
+
+def _shared(space):
+    """Blocks of one stage after the first share shapes; count the duplicates."""
+    seen, dup = set(), 0
+    for b, mids in zip(space.blocks, space.mid_choices):
+        for m in mids:
+            for shape in [(b.cin, m, b.in_size, 1), (m, b.cout, b.out_size, 1)] + [
+                    (m, m, b.in_size, k, b.stride) for k in space.kernel_choices]:
+                dup += shape in seen
+                seen.add(shape)
+    return dup
+
+
+def test_lut_own_format_loads_back_as_target(tmp_path):
+    result = apq("lut", "--space", "fmnist", "--target", "bitfusion", root=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip()
+    sampled = apq("space", "--space", "fmnist", "--sample", "3", "--target", path, root=tmp_path)
+    direct = apq("space", "--space", "fmnist", "--sample", "3", "--target", "bitfusion", root=tmp_path)
+    assert sampled.returncode == 0 and direct.returncode == 0, sampled.stderr + direct.stderr
+    rows_a = [json.loads(l) for l in sampled.stdout.splitlines()]
+    rows_b = [json.loads(l) for l in direct.stdout.splitlines()]
+    for a, b in zip(rows_a, rows_b):
+        assert a["genome"] == b["genome"]
+        assert a["latency_ms"] == pytest.approx(b["latency_ms"], rel=1e-12)
+
+
+def test_space_summary(tmp_path):
+    result = apq("space", "--space", "imagenet-apq", root=tmp_path)
+    summary = json.loads(result.stdout)
+    assert summary["encoding_dim"] == 772 and summary["fp32_dim"] == 520
