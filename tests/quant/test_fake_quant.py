@@ -1,0 +1,70 @@
+"""Fake quantizers: values on the integer grid, straight-through gradients, calibration."""
+import pytest
+import torch
+
+from apq.quant.fake_quant import ActFakeQuant, WeightFakeQuant, int_range
+
+
+@pytest.mark.parametrize("bits", [4, 6, 8])
+def test_weight_per_channel_on_grid(bits):
+    torch.manual_seed(0)
+    w = torch.randn(16, 8, 3, 3) * torch.linspace(0.1, 2, 16).view(-1, 1, 1, 1)
+    quant = WeightFakeQuant(bits)
+    q = quant(w)
+    scale = quant.scale(w)
+    levels = q / scale
+    assert torch.allclose(levels, levels.round(), atol=1e-4)
+    assert levels.abs().max() <= 2 ** (bits - 1) - 1 + 1e-4
+    for c in range(16):  # each channel uses its own range: the max maps to the top level
+        assert (levels[c].abs().max() - (2 ** (bits - 1) - 1)).abs() < 1e-3
+
+
+def test_per_channel_beats_per_tensor_on_uneven_channels():
+    torch.manual_seed(0)
+    w = torch.randn(32, 16) * torch.logspace(-2, 0, 32).view(-1, 1)
+    err = {pc: ((WeightFakeQuant(4, pc)(w) - w) ** 2).mean() for pc in (True, False)}
+    assert err[True] < err[False]
+
+
+def test_weight_gradient_is_straight_through():
+    w = torch.randn(4, 3, requires_grad=True)
+    WeightFakeQuant(4)(w).sum().backward()
+    assert torch.allclose(w.grad, torch.ones_like(w))
+
+
+def test_none_bits_is_identity():
+    x = torch.randn(5)
+    assert WeightFakeQuant(None)(x) is x and ActFakeQuant(None)(x) is x
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_activation_calibration_and_grid(signed):
+    torch.manual_seed(0)
+    quant = ActFakeQuant(4, signed=signed)
+    data = torch.randn(64, 8, 5, 5)
+    data = data if signed else torch.clamp(data, 0, 6)
+    quant.calibrating = True
+    quant(data)
+    quant.calibrating = False
+    quant.finish_calibration()
+    assert bool(quant.initialized)
+    q = quant(data)
+    levels = q / quant.step
+    lo, hi = int_range(4, signed)
+    assert torch.allclose(levels, levels.round(), atol=1e-4)
+    assert levels.min() >= lo - 1e-4 and levels.max() <= hi + 1e-4
+    mse = ((q - data) ** 2).mean()
+    naive = ActFakeQuant(4, signed=signed)
+    with torch.no_grad():  # step from the plain max: the MSE-optimal clip must not be worse
+        naive.step.fill_(float(data.abs().max()) / hi)
+    assert mse <= ((naive(data) - data) ** 2).mean() + 1e-7
+
+
+def test_activation_step_learns_and_clipped_inputs_get_no_gradient():
+    quant = ActFakeQuant(4)
+    with torch.no_grad():
+        quant.step.fill_(0.1)  # range [0, 1.5]
+    x = torch.tensor([[0.5, 3.0]], requires_grad=True)
+    quant(x).sum().backward()
+    assert x.grad.tolist() == [[1.0, 0.0]]
+    assert quant.step.grad is not None and quant.step.grad.abs() > 0
