@@ -107,3 +107,14 @@ def test_space_summary(tmp_path):
     result = apq("space", "--space", "imagenet-apq", root=tmp_path)
     summary = json.loads(result.stdout)
     assert summary["encoding_dim"] == 772 and summary["fp32_dim"] == 520
+
+
+def test_apq_format_written_for_bitfusion_omits_forbidden_and_loads_back_with_rule(tmp_path):
+    result = apq("lut", "--space", "fmnist", "--target", "bitfusion", "--format", "apq", root=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = json.loads(Path(result.stdout.strip()).read_text())
+    dw7_a4 = [k for k in table if k not in ("head", "tail") and parse_key(k)[3] == 7 and parse_key(k)[7] == 4]
+    assert dw7_a4 == []
+    from apq.hardware.lut import load_lut_target
+    rules = load_lut_target(result.stdout.strip()).forbidden
+    assert [(r.gene_a, r.value_a, r.gene_b, r.value_b) for r in rules] == [("kernel", 7, "dw_a", 4)]

@@ -129,10 +129,11 @@ def write_lut(path: str | Path, layers: ConvLayers, target: HardwareTarget,
               fixed: tuple[float, float, float, float], space_name: str, fmt: str = "own") -> Path:
     """Cost ``layers`` on ``target`` and write them atomically in ``fmt`` ("own" or "apq").
 
-    Entries the target cannot cost (NaN latency: forbidden combinations) are left out.
+    Entries the target cannot cost (NaN latency) or forbids are left out, so that loading the
+    file back infers the same forbidden choices.
     """
     latency, energy = target.layer_cost(layers)
-    keep = np.isfinite(latency)
+    keep = np.isfinite(latency) & ~forbidden_rows(layers, target.forbidden)
     head, tail = fixed[:2], fixed[2:]
     if fmt == "apq":
         data = {key: {"latency": float(l), "energy": float(e)}
@@ -149,6 +150,16 @@ def write_lut(path: str | Path, layers: ConvLayers, target: HardwareTarget,
         "tail": {"latency_ms": tail[0], "energy_mj": _json_float(tail[1])},
         "forbidden": [vars(f) for f in target.forbidden],
     })
+
+
+def forbidden_rows(layers: ConvLayers, forbidden: tuple[ForbiddenChoice, ...]) -> np.ndarray:
+    """Boolean (L,): depthwise rows a ``kernel`` x depthwise-bits rule forbids."""
+    bits = {"dw_w": layers.w_bits, "dw_a": layers.a_bits}
+    mask = np.zeros(len(layers), dtype=bool)
+    for rule in forbidden:
+        if rule.gene_a == "kernel" and rule.gene_b in bits:
+            mask |= layers.is_depthwise & (layers.kernel == rule.value_a) & (bits[rule.gene_b] == rule.value_b)
+    return mask
 
 
 def _json_float(value: float):
