@@ -1,4 +1,4 @@
-"""Find or fetch Fashion-MNIST (``make data`` runs ``python -m apq.data.fetch``).
+"""Find or fetch Fashion-MNIST (``make data`` runs ``apq data``; ``python -m apq.data.fetch`` works too).
 
 :func:`ensure_fashion_mnist` first searches the usual places (see :mod:`apq.data.locate`).
 If nothing is there it installs the Debian package ``dataset-fashion-mnist`` when running as
