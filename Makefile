@@ -16,10 +16,10 @@ DATA_DIR ?=
 
 DATA_FLAG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 
-.PHONY: help setup data test bench lut space search clean
+.PHONY: help setup data test bench lut space supernet search clean
 
 help:
-	@echo "make setup | data | test | bench | lut | space | search  (vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR)"
+	@echo "make setup | data | test | bench | lut | space | supernet | search  (vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR)"
 
 # torch==2.13.0 first: it is the local CPU build; an unpinned torch would pull CUDA wheels.
 $(STAMP): pyproject.toml
@@ -45,6 +45,10 @@ lut: setup
 
 space: setup
 	$(APQ) space --space $(SPACE)
+
+# Resumes an interrupted run; does nothing when data/$(SPACE)/supernet.pt is complete for this preset.
+supernet: setup
+	$(APQ) supernet --space $(SPACE) --preset $(PRESET) $(DATA_FLAG)
 
 # The joint search stage (DEAP GA, constraints, verification) is not built yet: see README "Status".
 search: setup

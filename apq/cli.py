@@ -9,10 +9,10 @@ import logging
 import sys
 
 from apq import __version__
-from apq.commands import data, lut, space
+from apq.commands import data, lut, space, supernet
 from apq.errors import UserError
 
-COMMANDS = (data, space, lut)
+COMMANDS = (data, space, lut, supernet)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,0 +1,135 @@
+"""``apq supernet`` end to end: data, (resumed) progressive shrinking, final evaluation, artifacts.
+
+Writes ``data/<space>/supernet.pt`` (plain state dict + metadata, ``weights_only`` loadable) and
+``data/<space>/supernet.json`` (resolved settings, test accuracies after BN re-calibration,
+timings). While training, ``data/<space>/supernet.ckpt.pt`` holds the resumable checkpoint; it is
+removed when the artifacts are written.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from apq.errors import UserError
+from apq.io import write_json
+from apq.presets import Preset
+from apq.space.space import SearchSpace
+from apq.supernet import checkpoint as ckpt
+from apq.supernet.config import SupernetConfig
+from apq.supernet.evaluate import evaluate_subnet
+from apq.supernet.network import Supernet
+from apq.supernet.train import ProgressiveShrinking, TrainData, pick_device, set_threads
+
+log = logging.getLogger(__name__)
+
+
+def load_training_data(space: SearchSpace, preset: Preset, config: SupernetConfig, data_dir):
+    """(train TrainData, test (x, y), BN-calibration images) as float32 NCHW tensors.
+
+    Train = the official train split minus the preset's validation split (which is kept for
+    sample evaluation and never trains the supernet); calibration images are a fixed, seeded
+    subset of that train split.
+    """
+    from apq.data.datasets import DATASETS, load_dataset
+    from apq.data.splits import make_splits
+
+    cfg = space.config
+    if cfg.dataset not in DATASETS:
+        raise UserError(f"space '{space.name}' trains on '{cfg.dataset}', which this engine cannot load; "
+                        f"train supernets for spaces on one of {', '.join(sorted(DATASETS))} (e.g. --space fmnist)")
+    dataset = load_dataset(cfg.dataset, data_dir)
+    if dataset.input_shape != (cfg.input_channels, cfg.input_size, cfg.input_size):
+        raise UserError(f"dataset {cfg.dataset} gives inputs {dataset.input_shape}, space '{space.name}' expects "
+                        f"{(cfg.input_channels, cfg.input_size, cfg.input_size)}")
+    splits = make_splits(dataset, preset.val_size, preset.seed)
+    rng = np.random.default_rng(preset.seed)
+    train_idx = _subset(rng, len(splits.train_x), config.train_subset)
+    test_idx = _subset(rng, len(splits.test_x), config.test_subset)
+    x, y = torch.from_numpy(splits.train_x[train_idx]), torch.from_numpy(splits.train_y[train_idx])
+    calib = x[torch.from_numpy(_subset(rng, len(x), config.bn_calib_images))]
+    test = (torch.from_numpy(splits.test_x[test_idx]), torch.from_numpy(splits.test_y[test_idx]))
+    return TrainData(x, y), test, calib
+
+
+def _subset(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """Sorted random subset of range(n) of ``size`` (all of it when size is 0 or >= n)."""
+    return np.arange(n) if not size or size >= n else np.sort(rng.choice(n, size, replace=False))
+
+
+def train_supernet(space: SearchSpace, preset: Preset, config: SupernetConfig, data_dir=None,
+                   force: bool = False, stop_after: int | None = None) -> Path:
+    """Train (or resume training) the supernet of ``space`` and write its artifacts; returns supernet.pt.
+
+    Up to date (supernet.pt with the same space and settings exists, no ``force``): returns at once.
+    """
+    out, ckpt_file = ckpt.supernet_path(space.name), ckpt.checkpoint_path(space.name)
+    meta = ckpt.make_meta(space, config, preset)
+    if force:
+        ckpt_file.unlink(missing_ok=True)
+    elif _up_to_date(out, space, meta):
+        log.info("%s is up to date (use --force to retrain)", out)
+        return out
+    resume = ckpt.read(ckpt_file, ckpt.CHECKPOINT_FORMAT) if ckpt_file.exists() else None
+    if resume is not None:
+        ckpt.check_space(resume["meta"], space, ckpt_file)
+        ckpt.check_settings(resume["meta"], config, preset, ckpt_file)
+    threads, device = set_threads(config), pick_device()
+    started = time.perf_counter()
+    data, test, calib = load_training_data(space, preset, config, data_dir)
+    torch.manual_seed(preset.seed)
+    net = Supernet(space).to(device)
+    if config.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    data = TrainData(data.x.to(device), data.y.to(device))
+    trainer = ProgressiveShrinking(net, data, config, meta, preset.seed, ckpt_file, device)
+    if resume is not None:
+        trainer.load(resume)
+        log.info("resuming %s at phase %d step %d", ckpt_file, trainer.phase + 1, trainer.step)
+    log.info("training the '%s' supernet on %d images (%s, %d threads)", space.name, len(data.x), device, threads)
+    trainer.run(stop_after)
+    summary = _final_evaluation(net, test, calib, config)
+    _write_artifacts(out, net, meta, trainer, summary, threads, device, time.perf_counter() - started)
+    ckpt_file.unlink(missing_ok=True)
+    return out
+
+
+def _up_to_date(out: Path, space: SearchSpace, meta: dict) -> bool:
+    if not out.exists():
+        return False
+    stored = ckpt.read(out, ckpt.FORMAT)["meta"]
+    ckpt.check_space(stored, space, out)
+    same = {k: v for k, v in stored.items() if k != "apq_version"} == {k: v for k, v in meta.items() if k != "apq_version"}
+    if not same:
+        log.info("%s was made with other settings; retraining", out)
+    return same
+
+
+def _final_evaluation(net: Supernet, test, calib, config: SupernetConfig) -> dict:
+    """Test accuracy (percent) of the smallest and largest sub-nets after BN re-calibration.
+
+    The largest goes last so the BN statistics saved with the supernet are its own.
+    """
+    results = {}
+    for name, genome in (("smallest", net.smallest_genome()), ("largest", net.largest_genome())):
+        res = evaluate_subnet(net, genome, calib, *test, config.bn_calib_batch, config.eval_batch, config.channels_last)
+        results[f"{name}_test_acc"], results[f"{name}_test_loss"] = round(res.accuracy, 3), round(res.loss, 5)
+        log.info("%s sub-net: %.2f%% test accuracy (%d images, BN re-calibrated)", name, res.accuracy, res.count)
+    results["test_images"] = len(test[0])
+    return results
+
+
+def _write_artifacts(out: Path, net: Supernet, meta: dict, trainer: ProgressiveShrinking, summary: dict,
+                     threads: int, device: torch.device, wall_seconds: float) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    ckpt.write(out, {"format": ckpt.FORMAT, "meta": meta, "state_dict": state,
+                     "channels_sorted": trainer.channels_sorted})
+    report = {**meta, **summary, "train_seconds": round(trainer.train_seconds, 1),
+              "this_run_wall_seconds": round(wall_seconds, 1), "train_images": len(trainer.data.x),
+              "steps_per_epoch": trainer.steps_per_epoch, "phases": trainer.history,
+              "device": str(device), "threads": threads, "supernet": out.name}
+    write_json(out.with_suffix(".json"), report)
+    log.info("wrote %s and %s", out, out.with_suffix(".json").name)

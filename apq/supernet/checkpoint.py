@@ -1,0 +1,103 @@
+"""Supernet files: the resumable training checkpoint and the final ``supernet.pt``.
+
+Both are plain containers (tensors, dicts, lists, strings, numbers) so they load with
+``torch.load(path, weights_only=True)``; nothing is unpickled. Both carry ``meta``: the space
+name and config, the supernet settings, the preset and the package version. A file made for
+another space, or for other settings, is refused with a one-line :class:`UserError`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from apq import __version__
+from apq.errors import UserError
+from apq.io import atomic_path, space_data_dir
+from apq.presets import Preset
+from apq.space.space import SearchSpace
+from apq.supernet.config import SupernetConfig
+
+FORMAT = "apq-supernet"
+CHECKPOINT_FORMAT = "apq-supernet-checkpoint"
+
+
+def supernet_path(space_name: str) -> Path:
+    """``data/<space>/supernet.pt``."""
+    return space_data_dir(space_name) / "supernet.pt"
+
+
+def checkpoint_path(space_name: str) -> Path:
+    """``data/<space>/supernet.ckpt.pt``: the in-progress checkpoint, removed once training ends."""
+    return space_data_dir(space_name) / "supernet.ckpt.pt"
+
+
+def make_meta(space: SearchSpace, config: SupernetConfig, preset: Preset) -> dict:
+    """Plain-python description of what produced a supernet file (also saved in supernet.json)."""
+    return {"space": space.name, "space_config": _plain(space.config.to_dict()),
+            "supernet_config": config.to_dict(), "preset": preset.to_dict(), "apq_version": __version__}
+
+
+def _plain(data):
+    """Tuples -> lists, so metadata compares equal after a JSON or torch round trip."""
+    return json.loads(json.dumps(data))
+
+
+def check_space(meta: dict, space: SearchSpace, path: Path) -> None:
+    """Refuse a file made for another space (or another config under the same name)."""
+    theirs = meta.get("space")
+    if theirs != space.name:
+        raise UserError(f"{path} holds a supernet for space '{theirs}', not '{space.name}'; "
+                        f"use --space {theirs} or delete the file")
+    mine, stored = _plain(space.config.to_dict()), meta.get("space_config")
+    mine.pop("description", None)
+    stored = {k: v for k, v in (stored or {}).items() if k != "description"}
+    if stored != mine:
+        raise UserError(f"{path} was made for a different '{space.name}' space config than the current one; "
+                        "delete it (or rerun with --force) to train for this config")
+
+
+def check_settings(meta: dict, config: SupernetConfig, preset: Preset, path: Path) -> None:
+    """Refuse to resume a checkpoint made with other training settings or another preset."""
+    if meta.get("supernet_config") != config.to_dict() or meta.get("preset") != preset.to_dict():
+        theirs = (meta.get("preset") or {}).get("name", "?")
+        raise UserError(f"{path} was made with preset '{theirs}' settings, not those of '{preset.name}'; "
+                        "rerun with that preset, or with --force to start over")
+
+
+def read(path: Path, expected_format: str) -> dict:
+    """``torch.load(weights_only=True)`` with a one-line error for unreadable or foreign files."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; run 'apq supernet' (or 'make supernet') first") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"cannot read {path}: {type(err).__name__}; delete it and rerun") from None
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise UserError(f"{path} is not an {expected_format} file; delete it and rerun")
+    return payload
+
+
+def write(path: Path, payload: dict) -> Path:
+    """Atomically ``torch.save`` a plain payload."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_supernet(space: SearchSpace, path: str | Path | None = None, device: str | torch.device = "cpu"):
+    """Load ``data/<space>/supernet.pt`` (or ``path``) into a new :class:`Supernet`.
+
+    Returns ``(supernet, meta)``; refuses a file made for another space with a :class:`UserError`.
+    The supernet is in eval mode with the largest sub-net active (its BN statistics are the
+    re-calibrated ones of the largest sub-net; re-calibrate before evaluating any other).
+    """
+    from apq.supernet.network import Supernet
+
+    path = Path(path) if path is not None else supernet_path(space.name)
+    payload = read(path, FORMAT)
+    check_space(payload["meta"], space, path)
+    net = Supernet(space)
+    net.load_state_dict(payload["state_dict"])
+    return net.to(device).eval(), payload["meta"]

@@ -1,0 +1,125 @@
+"""Supernet training settings: a typed, validated dataclass and one named instance per preset.
+
+Why these defaults (measured on the 2-core host, see README "Supernet"):
+
+- SGD with Nesterov momentum and a per-phase cosine schedule with a short linear warm-up: the
+  standard recipe of MobileNetV2 / once-for-all; it converges in few epochs at batch 256 and its
+  state (one momentum buffer) is small to checkpoint. Each phase restarts the schedule at its own
+  peak rate, lower for the shrinking phases, which fine-tune weights the full network has learnt
+  (once-for-all also restarts with a lower rate per phase).
+- Label smoothing 0.1 next to the hard loss and a soft-target KD loss (weight 1, temperature 1,
+  as once-for-all's ``kd_ratio``) from the full network trained in phase 1.
+- Augmentation: horizontal flips (Fashion-MNIST items are left-right symmetric, so a flip keeps
+  the label) and, in the ``full`` preset, random crops after 2 pixels of padding. In the default
+  budget (a few epochs) the network underfits rather than overfits, and shifted crops only
+  slowed convergence; flips are nearly free.
+- Batch 128 and channels-last memory layout: depthwise convolutions (the slow part on CPU) run
+  about 3x faster in channels-last on this host; batch 128 costs the same per image as 256
+  here and gives twice the updates, which matters in a budget of a few epochs. Evaluation runs
+  in batches of 256 (batches of 1000 were 2x slower per image: the activations leave the cache).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from apq.errors import UserError
+
+#: Progressive-shrinking phases in order; each makes one more dimension elastic.
+PHASES = ("full", "kernel", "depth", "channels")
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """How the supernet is trained, re-calibrated and evaluated. Epochs may be fractional."""
+
+    name: str
+    #: Epochs (passes over the training split) of each phase, in :data:`PHASES` order.
+    epochs_full: float = 3.0
+    epochs_kernel: float = 0.15
+    epochs_depth: float = 0.25
+    epochs_channels: float = 2.5
+    #: Cap on the optimisation steps of every phase (0 = no cap); the smoke preset uses it.
+    max_steps_per_phase: int = 0
+    batch_size: int = 128
+    #: Peak learning rate of the ``full`` phase, and of the three shrinking phases.
+    lr_full: float = 0.1
+    lr_shrink: float = 0.05
+    warmup_steps: int = 100
+    momentum: float = 0.9
+    #: L2 weight decay on conv and linear weights (not on BN, biases or kernel transforms).
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    #: Weight of the soft-target distillation loss next to the hard loss (0 disables KD).
+    kd_weight: float = 1.0
+    kd_temperature: float = 1.0
+    #: Shrinking phases train the phase's largest and smallest sub-nets on every 4th step each
+    #: (see :func:`apq.supernet.train.phase_genome`); False: uniform sampling only (once-for-all).
+    sandwich: bool = True
+    #: Horizontal flips, and random crops after ``crop_pad`` pixels of zero padding (0 = no crops).
+    flip: bool = True
+    crop_pad: int = 0
+    #: Write the resumable checkpoint every this many steps (and at the end of each phase).
+    checkpoint_every: int = 100
+    #: Training images used to re-calibrate BN statistics of a chosen sub-net, and batch size.
+    bn_calib_images: int = 2000
+    bn_calib_batch: int = 500
+    eval_batch: int = 256
+    #: Use only this many training / test images (0 = all); the smoke preset uses small subsets.
+    train_subset: int = 0
+    test_subset: int = 0
+    #: Torch intra-op threads (0 = one per available CPU core).
+    num_threads: int = 0
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if min(self.phase_epochs) <= 0:
+            problems.append("every phase needs epochs > 0")
+        positive = ("batch_size", "checkpoint_every", "bn_calib_images", "bn_calib_batch", "eval_batch")
+        problems += [f"{f} must be >= 1" for f in positive if getattr(self, f) < 1]
+        non_negative = ("max_steps_per_phase", "warmup_steps", "weight_decay", "kd_weight", "crop_pad",
+                        "train_subset", "test_subset", "num_threads")
+        problems += [f"{f} must be >= 0" for f in non_negative if getattr(self, f) < 0]
+        if self.lr_full <= 0 or self.lr_shrink <= 0:
+            problems.append("learning rates must be > 0")
+        if not 0 <= self.momentum < 1 or not 0 <= self.label_smoothing < 1:
+            problems.append("momentum and label_smoothing must be in [0, 1)")
+        if self.kd_temperature <= 0:
+            problems.append("kd_temperature must be > 0")
+        if problems:
+            raise ValueError(f"invalid supernet config '{self.name}': {'; '.join(problems)}")
+
+    @property
+    def phase_epochs(self) -> tuple[float, ...]:
+        return (self.epochs_full, self.epochs_kernel, self.epochs_depth, self.epochs_channels)
+
+    def phase_lr(self, phase: str) -> float:
+        return self.lr_full if phase == "full" else self.lr_shrink
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def override(self, **changes) -> "SupernetConfig":
+        """Copy with fields replaced; unknown fields or bad values are a user error."""
+        try:
+            return replace(self, **changes)
+        except (TypeError, ValueError) as err:
+            raise UserError(f"bad supernet setting: {err}") from None
+
+
+SUPERNET_PRESETS = {
+    # A few steps per phase on small subsets: exercises every code path in seconds.
+    "smoke": SupernetConfig("smoke", epochs_full=1, epochs_kernel=1, epochs_depth=1, epochs_channels=1,
+                            max_steps_per_phase=3, batch_size=32, warmup_steps=1, checkpoint_every=2,
+                            bn_calib_images=64, bn_calib_batch=32, eval_batch=128,
+                            train_subset=256, test_subset=128, lr_full=0.05, lr_shrink=0.02),
+    "default": SupernetConfig("default"),
+    "full": SupernetConfig("full", epochs_full=10, epochs_kernel=2, epochs_depth=3, epochs_channels=6, crop_pad=2),
+}
+
+
+def get_supernet_config(preset: str) -> SupernetConfig:
+    """Supernet settings of a preset name; :class:`UserError` for an unknown one."""
+    if preset not in SUPERNET_PRESETS:
+        raise UserError(f"no supernet settings for preset '{preset}'; choose one of {', '.join(SUPERNET_PRESETS)}")
+    return SUPERNET_PRESETS[preset]

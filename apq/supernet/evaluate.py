@@ -1,0 +1,52 @@
+"""Accuracy of a model or of one sub-net of a supernet on in-memory images."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from apq.supernet.bn_calibration import calibrate_bn
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Top-1 accuracy in percent, mean cross-entropy loss (nats) and number of images."""
+
+    accuracy: float
+    loss: float
+    count: int
+
+
+def prepare(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """Move a float32 (N, C, H, W) batch to ``device`` in the memory layout the model uses."""
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+             channels_last: bool = False) -> EvalResult:
+    """Evaluate ``model`` in eval mode on images x (N, C, H, W) float32 and labels y (N,) int64."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct, loss_sum = 0, 0.0
+    for start in range(0, len(x), batch_size):
+        logits = model(prepare(x[start:start + batch_size], device, channels_last))
+        labels = y[start:start + batch_size].to(device)
+        correct += int((logits.argmax(dim=1) == labels).sum())
+        loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
+    count = len(x)
+    return EvalResult(100.0 * correct / max(count, 1), loss_sum / max(count, 1), count)
+
+
+def evaluate_subnet(supernet: nn.Module, genome: np.ndarray, calib_images: torch.Tensor,
+                    x: torch.Tensor, y: torch.Tensor, calib_batch: int, eval_batch: int,
+                    channels_last: bool = False) -> EvalResult:
+    """Activate ``genome`` in ``supernet``, re-calibrate its BN on ``calib_images``, evaluate on (x, y)."""
+    supernet.set_active(genome)
+    device = next(supernet.parameters()).device
+    calibrate_bn(supernet, prepare(calib_images, device, channels_last), calib_batch)
+    return evaluate(supernet, x, y, eval_batch, channels_last)
