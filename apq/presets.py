@@ -5,14 +5,17 @@ preset is saved with every artifact. Later pipeline stages add their own setting
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 from apq.errors import UserError
+from apq.settings import Settings
 
 
 @dataclass(frozen=True)
-class Preset:
+class Preset(Settings):
     """Sizes of every stage. ``seed`` fixes sampling, training order and search."""
+
+    what = "preset override"
 
     name: str
     seed: int = 0
@@ -24,16 +27,6 @@ class Preset:
     def __post_init__(self) -> None:
         if self.cpu_latency_repeats < 1 or self.val_size < 1:
             raise ValueError(f"invalid preset {self}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def override(self, **changes) -> "Preset":
-        """Copy with fields replaced (the CLI's overrides); unknown fields are a user error."""
-        try:
-            return replace(self, **changes)
-        except (TypeError, ValueError) as err:
-            raise UserError(f"bad preset override: {err}") from None
 
 
 PRESETS = {

@@ -25,7 +25,7 @@ import numpy as np
 
 from apq import __version__
 from apq.errors import UserError
-from apq.io import atomic_path
+from apq.io import atomic_path, space_data_dir
 
 FORMAT = "apq-engine-samples"
 COLUMNS = {"index": np.int64, "genome": np.int16, "encoding": np.float32, "accuracy": np.float32,
@@ -84,8 +84,29 @@ def _check(handle: h5py.File, path: Path, expected: dict) -> None:
         have = handle.attrs.get(key)
         have = have.item() if isinstance(have, np.generic) else have
         if have != want:
-            raise UserError(f"{path} was made with {key}={str(have)[:120]!r}, this run needs {key}={str(want)[:120]!r}; "
-                            "delete it or use matching settings")
+            what = _config_difference(have, want) if key == "config" else f"{key}={str(have)[:120]!r}"
+            need = "" if key == "config" else f", this run needs {key}={str(want)[:120]!r}"
+            raise UserError(f"{path} was made with {what}{need}; delete it or use matching settings")
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out = {}
+    for key, item in value.items():
+        out.update(_flatten(item, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def _config_difference(have: str, want: str) -> str:
+    """'config where a.b=1 (this run: 2), ...': the settings that differ between two config texts."""
+    try:
+        mine, theirs = _flatten(json.loads(want)), _flatten(json.loads(have))
+    except (TypeError, ValueError):
+        return "another config"
+    keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    shown = ", ".join(f"{k}={theirs.get(k)!r} (this run: {mine.get(k)!r})" for k in keys[:3])
+    return f"other settings: {shown}{', ...' if len(keys) > 3 else ''}"
 
 
 def _create(path: Path, header: SampleHeader) -> None:
@@ -148,6 +169,11 @@ def read_samples(path: str | Path, **expected) -> Samples:
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
     order = np.argsort(columns["index"], kind="stable")
     return Samples(**{c: v[order] for c, v in columns.items()}, attrs=attrs)
+
+
+def sample_path(space_name: str, kind: str) -> Path:
+    """``data/<space>/samples_<kind>.h5`` (kind: fp32 | quant)."""
+    return space_data_dir(space_name) / f"samples_{kind}.h5"
 
 
 def config_text(config: dict) -> str:

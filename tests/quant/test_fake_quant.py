@@ -68,3 +68,27 @@ def test_activation_step_learns_and_clipped_inputs_get_no_gradient():
     quant(x).sum().backward()
     assert x.grad.tolist() == [[1.0, 0.0]]
     assert quant.step.grad is not None and quant.step.grad.abs() > 0
+
+
+def test_depthwise_weight_keeps_its_channels_last_layout():
+    # a (C, 1, k, k) weight is both contiguous and channels-last; losing its strides would
+    # switch the following convs to the slow contiguous path
+    w = torch.randn(8, 1, 3, 3).to(memory_format=torch.channels_last)
+    w = w.as_strided(w.shape, (9, 1, 3, 1))
+    assert WeightFakeQuant(4)(w).stride() == w.stride()
+    x = torch.randn(2, 1, 5, 5).as_strided((2, 1, 5, 5), (25, 1, 5, 1))
+    quant = ActFakeQuant(8, signed=True)
+    assert quant(x).stride() == x.stride()
+
+
+def test_step_gradient_is_lsq():
+    # LSQ (Esser et al. 2020): d(out)/d(step) = round(x/s) - x/s inside the range, the clip level
+    # outside; scaled by 1 / sqrt(features * q_max).
+    quant = ActFakeQuant(2)  # levels 0..3
+    with torch.no_grad():
+        quant.step.fill_(0.5)
+    x = torch.tensor([[0.6, 0.9, 5.0]])
+    quant(x).sum().backward()
+    per_value = [1.0 - 1.2, 2.0 - 1.8, 3.0]
+    expected = sum(per_value) / (3 * 3) ** 0.5
+    assert quant.step.grad.item() == pytest.approx(expected, rel=1e-5)

@@ -1,0 +1,47 @@
+"""``apq samples``: fp32 or quantized accuracy samples of random sub-nets (parallel, resumable)."""
+from __future__ import annotations
+
+import logging
+
+from apq.commands.common import add_common, non_negative_int, resolve_preset
+from apq.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    from apq.samples.parallel import BACKENDS
+
+    p = sub.add_parser("samples", help="evaluate random sub-nets (fp32, or quantized with --quant) into "
+                                       "data/<space>/samples_{fp32,quant}.h5 (resumes if interrupted)")
+    add_common(p)
+    p.add_argument("--quant", action="store_true", help="quantized samples (bit policy, calibration, short QAT)")
+    p.add_argument("--n", type=non_negative_int, help="number of samples (default: the preset's)")
+    p.add_argument("--jobs", type=non_negative_int, default=None, help="parallel workers (default: one per CPU core)")
+    p.add_argument("--backend", default="loky", choices=BACKENDS,
+                   help="loky: processes here; dask / ray: a cluster at --address (default loky)")
+    p.add_argument("--address", help="dask scheduler (tcp://host:8786) or ray address; none: a local cluster")
+    p.add_argument("--data-dir", help="folder holding the dataset files (default: the usual locations)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import os
+
+    from apq.quant.config import get_quant_config
+    from apq.samples.config import get_sample_config
+    from apq.samples.generate import RunOptions, generate_samples
+    from apq.space.registry import create_space
+
+    if args.jobs == 0 or args.n == 0:
+        raise UserError(f"--{'jobs' if args.jobs == 0 else 'n'} must be at least 1")
+    space = create_space(args.space)
+    preset = resolve_preset(args)
+    samples = get_sample_config(preset.name)
+    kind = "quant" if args.quant else "fp32"
+    jobs = args.jobs or len(os.sched_getaffinity(0))
+    options = RunOptions(jobs, args.backend, args.address, args.data_dir)
+    path = generate_samples(space, args.space, kind, args.n or samples.count(kind), preset, samples,
+                            get_quant_config(preset.name), options)
+    print(path)
+    return 0

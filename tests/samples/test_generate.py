@@ -1,0 +1,128 @@
+"""Sample generation: reproducible per index, resumable, HDF5 contents, refusal of foreign files."""
+import json
+
+import numpy as np
+import pytest
+
+from apq.errors import UserError
+from apq.presets import get_preset
+from apq.quant.config import get_quant_config
+from apq.samples import evaluate as worker
+from apq.samples.config import SAMPLE_PRESETS, SampleConfig, get_sample_config
+from apq.samples.generate import RunOptions, generate_samples
+from apq.samples.store import read_samples, sample_path
+from apq.space.encoding import Encoder
+from apq.space.registry import create_space
+
+SPACE = create_space("fmnist")
+
+
+def make(kind, n, jobs=1, backend="loky", samples=None):
+    """Run smoke-preset generation in this process (jobs=1) or in workers; returns the file's samples."""
+    path = generate_samples(SPACE, "fmnist", kind, n, get_preset("smoke"), samples or get_sample_config("smoke"),
+                            get_quant_config("smoke"), RunOptions(jobs, backend))
+    assert path == sample_path("fmnist", kind)
+    return read_samples(path)
+
+
+def test_sample_seed_is_a_function_of_seed_kind_and_index():
+    seeds = {(s, k, i): worker.sample_seed(s, k, i) for s in (0, 1) for k in ("fp32", "quant") for i in range(50)}
+    assert len(set(seeds.values())) == len(seeds)
+    assert worker.sample_seed(0, "quant", 7) == seeds[(0, "quant", 7)]
+    genome = worker.draw_genome(SPACE, seeds[(0, "fp32", 3)])
+    assert genome.shape == (SPACE.n_genes,) and ((genome >= 0) & (genome < SPACE.cardinality)).all()
+    assert np.array_equal(genome, worker.draw_genome(SPACE, seeds[(0, "fp32", 3)]))
+
+
+def test_fp32_file_holds_the_documented_columns_and_attributes(root):
+    samples = make("fp32", 3)
+    assert samples.index.tolist() == [0, 1, 2]
+    expected = np.stack([worker.draw_genome(SPACE, worker.sample_seed(0, "fp32", i)) for i in range(3)])
+    assert np.array_equal(samples.genome, expected)
+    assert samples.seed.tolist() == [worker.sample_seed(0, "fp32", i) for i in range(3)]
+    assert np.array_equal(samples.encoding, Encoder(SPACE).encode(expected, quant=False))
+    assert ((samples.accuracy >= 0) & (samples.accuracy <= 100)).all() and (samples.loss > 0).all()
+    assert (samples.seconds > 0).all()
+    attrs = samples.attrs
+    assert (attrs["kind"], attrs["space"], attrs["split"]) == ("fp32", "fmnist", "val")
+    assert attrs["encoding_dim"] == Encoder(SPACE).fp32_dim and attrs["n_genes"] == SPACE.n_genes
+    config = json.loads(attrs["config"])
+    assert config["evaluation"]["val_images"] == 200 and len(config["supernet"]["sha256_16"]) == 16
+
+
+def test_same_samples_with_one_or_two_jobs(root):
+    serial = make("quant", 3, jobs=1)
+    assert serial.attrs["encoding_dim"] == Encoder(SPACE).dim
+    sample_path("fmnist", "quant").unlink()
+    parallel = make("quant", 3, jobs=2)
+    assert np.array_equal(serial.genome, parallel.genome) and np.array_equal(serial.seed, parallel.seed)
+    np.testing.assert_array_equal(parallel.accuracy, serial.accuracy)  # single-threaded samples: bit-identical
+    np.testing.assert_array_equal(parallel.loss, serial.loss)
+
+
+def test_interrupted_run_resumes_to_n_without_duplicates(root, monkeypatch):
+    reference = make("fp32", 4)
+    sample_path("fmnist", "fp32").unlink()
+    real = worker.run_sample
+
+    def dies_at_two(job, index):
+        if index == 2:
+            raise KeyboardInterrupt
+        return real(job, index)
+
+    monkeypatch.setattr(worker, "run_sample", dies_at_two)
+    with pytest.raises(KeyboardInterrupt):
+        make("fp32", 4)
+    assert read_samples(sample_path("fmnist", "fp32")).index.tolist() == [0, 1]
+    monkeypatch.setattr(worker, "run_sample", real)
+    resumed = make("fp32", 4)
+    assert resumed.index.tolist() == [0, 1, 2, 3]
+    assert np.array_equal(resumed.genome, reference.genome)
+    np.testing.assert_allclose(resumed.accuracy, reference.accuracy)
+
+
+def test_complete_file_is_left_alone(root, monkeypatch):
+    make("fp32", 2)
+    stamp = sample_path("fmnist", "fp32").stat().st_mtime_ns
+    monkeypatch.setattr(worker, "load_context", lambda job: pytest.fail("loaded data for a complete file"))
+    worker.release_context()
+    assert len(make("fp32", 2)) == 2 and len(make("fp32", 1)) == 2
+    assert sample_path("fmnist", "fp32").stat().st_mtime_ns == stamp
+
+
+def test_file_made_with_other_settings_is_refused(root):
+    make("fp32", 1)
+    other = get_sample_config("smoke").override(fp32_val_images=100)
+    with pytest.raises(UserError, match=r"evaluation.val_images=200 \(this run: 100\)"):
+        make("fp32", 2, samples=other)
+
+
+def test_file_made_from_another_supernet_is_refused(root, smoke_supernet):
+    from apq.supernet import checkpoint as ckpt
+
+    make("fp32", 1)
+    payload = ckpt.read(ckpt.supernet_path("fmnist"), ckpt.FORMAT)
+    payload["state_dict"]["tail.classifier.bias"] += 1.0
+    ckpt.write(ckpt.supernet_path("fmnist"), payload)
+    with pytest.raises(UserError, match="sha256"):
+        make("fp32", 2)
+
+
+def test_sample_config_validation():
+    assert set(SAMPLE_PRESETS) == {"smoke", "default", "full"}
+    assert SAMPLE_PRESETS["default"].n_fp32 >= 1000 and SAMPLE_PRESETS["default"].n_quant >= 150
+    with pytest.raises(ValueError):
+        SampleConfig("bad", n_fp32=0)
+    with pytest.raises(UserError):
+        get_sample_config("huge")
+
+
+def test_dask_local_cluster_makes_the_same_samples(root):
+    """Issue 7's cluster path: two dask workers on loopback give the samples of a local run."""
+    pytest.importorskip("dask.distributed")
+    local = make("fp32", 3)
+    sample_path("fmnist", "fp32").unlink()
+    clustered = make("fp32", 3, jobs=2, backend="dask")
+    assert np.array_equal(local.genome, clustered.genome)
+    np.testing.assert_array_equal(local.accuracy, clustered.accuracy)
+    np.testing.assert_array_equal(local.loss, clustered.loss)
