@@ -1,0 +1,103 @@
+"""Predictor-stage settings: a typed, validated dataclass and one named instance per preset.
+
+Why these defaults:
+
+- MLP shape (3 hidden layers of 400, ReLU, output bias = mean training accuracy): APQ's and
+  once-for-all's accuracy predictors.
+- Adam at 1e-3 in mini-batches of 128, L2 penalty 1e-3, early stopping after ``patience``
+  epochs without a better validation RMSE, keeping the best epoch: a few seconds per fit on
+  1000 samples on one core. Without the L2 penalty the MLP overfits within ~10 epochs on 750
+  samples and ranks worse than ridge regression (measured on synthetic files, README).
+- Transfer fine-tunes the shared weights at a tenth of that rate (they start from a good fp32
+  solution) and the new bit branch, which starts at zero, at the full rate.
+- Splits: ``val_fraction`` of each training pool for early stopping; the test split is a fixed
+  share of each sample file chosen by one seeded hash of the sample index (see
+  :mod:`apq.predictor.data`). With ``quant_test_fraction <= fp32_test_fraction`` every quantized
+  test sample's index is also an fp32 test index, so if sample files derive sample i's
+  architecture from i alone, the transferred predictor never saw a test architecture in its
+  fp32 training either.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apq.settings import Settings, settings_for
+from apq.predictor.network import BIT_MERGES
+
+BASELINES = ("ridge", "random_forest", "gradient_boosting")
+
+
+@dataclass(frozen=True)
+class PredictorConfig(Settings):
+    """How the fp32, transferred and scratch predictors and the baselines are trained and tested."""
+
+    what = "predictor setting"
+
+    name: str
+    hidden_size: int = 400
+    n_layers: int = 3
+    #: Where the bit branch joins the first hidden layer (APQ: after its ReLU, see network.py).
+    bit_merge: str = "after_relu"
+    batch_size: int = 128
+    lr: float = 1e-3
+    #: Transfer: the shared weights fine-tune at ``transfer_lr``, the new bit branch at ``bit_lr``.
+    transfer_lr: float = 1e-4
+    bit_lr: float = 1e-3
+    #: L2 penalty (Adam's weight_decay) on every weight.
+    weight_decay: float = 1e-3
+    max_epochs: int = 300
+    patience: int = 30
+    #: Share of every training pool held out for early stopping (never the test split).
+    val_fraction: float = 0.15
+    fp32_test_fraction: float = 0.25
+    quant_test_fraction: float = 0.25
+    #: Quantized-sample budgets of the transfer-vs-scratch curve; the whole pool is always added.
+    budgets: tuple[int, ...] = (25, 50, 100)
+    #: Seeds averaged per budget.
+    curve_seeds: int = 3
+    baselines: tuple[str, ...] = BASELINES
+    #: Trees of the random-forest and gradient-boosting baselines.
+    n_trees: int = 300
+    #: Torch threads while fitting. One: these small matrix products gain little from a second
+    #: thread, and on a loaded 2-core host two threads ran an epoch 30x slower (measured).
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        positive = ("hidden_size", "n_layers", "batch_size", "max_epochs", "patience", "curve_seeds", "n_trees",
+                    "num_threads")
+        problems += [f"{f} must be >= 1" for f in positive if getattr(self, f) < 1]
+        if min(self.lr, self.transfer_lr, self.bit_lr) <= 0 or self.weight_decay < 0:
+            problems.append("learning rates must be > 0 and weight_decay >= 0")
+        fractions = ("val_fraction", "fp32_test_fraction", "quant_test_fraction")
+        problems += [f"{f} must be in (0, 0.5]" for f in fractions if not 0 < getattr(self, f) <= 0.5]
+        if self.quant_test_fraction > self.fp32_test_fraction:
+            problems.append("quant_test_fraction must be <= fp32_test_fraction (see the module docstring)")
+        if any(b < 4 for b in self.budgets) or list(self.budgets) != sorted(set(self.budgets)):
+            problems.append("budgets must be increasing and >= 4")
+        if self.bit_merge not in BIT_MERGES:
+            problems.append(f"bit_merge must be one of {BIT_MERGES}")
+        if set(self.baselines) - set(BASELINES):
+            problems.append(f"baselines must be among {BASELINES}")
+        if problems:
+            raise ValueError(f"invalid predictor config '{self.name}': {'; '.join(problems)}")
+
+    def mlp_params(self, transfer: bool = False) -> dict:
+        """Estimator hyper-parameters (see :class:`apq.predictor.estimator.MLPPredictor`)."""
+        return {"hidden_size": self.hidden_size, "n_layers": self.n_layers, "batch_size": self.batch_size,
+                "lr": self.transfer_lr if transfer else self.lr, "weight_decay": self.weight_decay,
+                "max_epochs": self.max_epochs, "patience": self.patience, "validation_fraction": self.val_fraction}
+
+
+PREDICTOR_PRESETS = {
+    # Tiny networks and few epochs: exercises every code path in seconds.
+    "smoke": PredictorConfig("smoke", hidden_size=32, max_epochs=20, patience=5, budgets=(10, 20), curve_seeds=2,
+                             n_trees=20),
+    "default": PredictorConfig("default"),
+    "full": PredictorConfig("full", patience=60, budgets=(25, 50, 100, 200, 400), curve_seeds=5),
+}
+
+
+def get_predictor_config(preset: str) -> PredictorConfig:
+    """Predictor settings of a preset name; :class:`UserError` for an unknown one."""
+    return settings_for(PREDICTOR_PRESETS, preset, "predictor")

@@ -1,0 +1,81 @@
+"""Held-out quality of an accuracy predictor (DESIGN section 5); pure numpy.
+
+All functions take ``y_true`` and ``y_pred`` of shape (N,) in accuracy points (percent).
+Kendall tau-b and pairwise accuracy compare every pair, O(N^2) memory in blocks of rows, which
+is fine for the few hundred held-out samples they are used on.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_BLOCK = 1024
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Root mean squared error, in accuracy points."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if y_true.shape != y_pred.shape or y_true.size == 0:
+        raise ValueError(f"need two non-empty arrays of one length, got {y_true.shape} and {y_pred.shape}")
+    return y_true, y_pred
+
+
+def _pair_signs(y_true: np.ndarray, y_pred: np.ndarray):
+    """Yield sign(t_i - t_j), sign(p_i - p_j) over pairs i < j, one block of rows i at a time."""
+    n = len(y_true)
+    for start in range(0, n, _BLOCK):
+        rows = np.arange(start, min(start + _BLOCK, n))
+        upper = np.arange(n)[None, :] > rows[:, None]
+        yield (np.sign(y_true[rows, None] - y_true[None, :])[upper],
+               np.sign(y_pred[rows, None] - y_pred[None, :])[upper])
+
+
+def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Kendall tau-b: (concordant - discordant) / sqrt((n0 - ties_true) * (n0 - ties_pred)).
+
+    Pairs tied in both arrays count as ties in each; NaN when either array is constant.
+    """
+    y_true, y_pred = _pair(y_true, y_pred)
+    score = untied_true = untied_pred = 0
+    for s_true, s_pred in _pair_signs(y_true, y_pred):
+        score += int(np.sum(s_true * s_pred))
+        untied_true += int(np.count_nonzero(s_true))
+        untied_pred += int(np.count_nonzero(s_pred))
+    if untied_true == 0 or untied_pred == 0:
+        return float("nan")
+    return float(score / np.sqrt(float(untied_true) * float(untied_pred)))
+
+
+def pairwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of pairs with different true accuracy whose predicted order is right.
+
+    A pair predicted as a tie counts as wrong (it does not order the two). NaN with no such pair.
+    """
+    y_true, y_pred = _pair(y_true, y_pred)
+    right = compared = 0
+    for s_true, s_pred in _pair_signs(y_true, y_pred):
+        differ = s_true != 0
+        right += int(np.sum(s_true[differ] == s_pred[differ]))
+        compared += int(np.count_nonzero(differ))
+    return float(right / compared) if compared else float("nan")
+
+
+def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """``{"rmse", "kendall_tau", "pairwise_acc", "n_test"}`` of one prediction."""
+    return {"rmse": rmse(y_true, y_pred), "kendall_tau": kendall_tau(y_true, y_pred),
+            "pairwise_acc": pairwise_accuracy(y_true, y_pred), "n_test": int(np.size(y_true))}
+
+
+def mean_metrics(runs: list[dict]) -> dict:
+    """Average of several :func:`evaluate` results (the budget curve's seeds), plus their spread."""
+    keys = ("rmse", "kendall_tau", "pairwise_acc")
+    out = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+    out.update({f"{k}_std": float(np.std([r[k] for r in runs])) for k in keys})
+    out["n_test"] = runs[0]["n_test"]
+    out["n_seeds"] = len(runs)
+    return out

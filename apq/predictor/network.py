@@ -1,0 +1,67 @@
+"""The predictor's torch network: an MLP over the fp32 encoding, plus APQ's bit branch.
+
+    h1 = relu(W0 x_fp32 + b0) + (Wq x_bits + bq)      (the bit term only when ``bit_dim > 0``)
+    h  = relu(W_i h + b_i),  i = 1 .. n_layers-1
+    y  = w_out . h + b_out                            accuracy in percent
+
+The bit branch is added to the first hidden layer's *output*, as in APQ's released predictor
+(``utils/accuracy_predictor.py``: ``layers[0](x_fp32) + quantize_fc(x_bits)``), so APQ's
+checkpoints import exactly. ``bit_merge="before_relu"`` adds it to the pre-activation instead.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+BIT_MERGES = ("after_relu", "before_relu")
+
+
+class AccuracyMLP(nn.Module):
+    """Input (N, fp32_dim + bit_dim) float32 -> predicted accuracy (N,) in percent."""
+
+    def __init__(self, fp32_dim: int, bit_dim: int = 0, hidden_size: int = 400, n_layers: int = 3,
+                 bit_merge: str = "after_relu"):
+        super().__init__()
+        if bit_merge not in BIT_MERGES or n_layers < 1 or min(fp32_dim, hidden_size) < 1 or bit_dim < 0:
+            raise ValueError(f"bad AccuracyMLP shape: fp32_dim={fp32_dim} bit_dim={bit_dim} "
+                             f"hidden={hidden_size} layers={n_layers} merge={bit_merge}")
+        self.fp32_dim, self.bit_dim, self.bit_merge = fp32_dim, bit_dim, bit_merge
+        widths = [fp32_dim] + [hidden_size] * n_layers
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.bit_branch = nn.Linear(bit_dim, hidden_size) if bit_dim else None
+        self.output = nn.Linear(hidden_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.hidden[0](x[:, : self.fp32_dim])
+        bits = self.bit_branch(x[:, self.fp32_dim:]) if self.bit_branch is not None else None
+        if bits is not None and self.bit_merge == "before_relu":
+            h = h + bits
+        h = torch.relu(h)
+        if bits is not None and self.bit_merge == "after_relu":
+            h = h + bits
+        for layer in self.hidden[1:]:
+            h = torch.relu(layer(h))
+        return self.output(h).squeeze(-1)
+
+    def shape(self) -> dict:
+        """Constructor arguments, saved with checkpoints to rebuild the network."""
+        return {"fp32_dim": self.fp32_dim, "bit_dim": self.bit_dim, "hidden_size": self.output.in_features,
+                "n_layers": len(self.hidden), "bit_merge": self.bit_merge}
+
+    def param_groups(self, lr: float, bit_lr: float | None = None) -> list[dict]:
+        """Optimiser parameter groups: the bit branch at ``bit_lr`` (default ``lr``), the rest at ``lr``."""
+        bits = list(self.bit_branch.parameters()) if self.bit_branch is not None else []
+        shared = [p for name, p in self.named_parameters() if not name.startswith("bit_branch.")]
+        groups = [{"params": shared, "lr": lr}]
+        return groups + ([{"params": bits, "lr": bit_lr if bit_lr is not None else lr}] if bits else [])
+
+    def load_shared(self, fp32_net: "AccuracyMLP") -> None:
+        """Copy every weight of an fp32 network (hidden layers, output) and zero the bit branch,
+        so that this network computes exactly what ``fp32_net`` does until it is fine-tuned."""
+        shared = {k: v for k, v in fp32_net.state_dict().items() if not k.startswith("bit_branch.")}
+        missing, unexpected = self.load_state_dict(shared, strict=False)
+        if unexpected or any(not k.startswith("bit_branch.") for k in missing):
+            raise ValueError(f"fp32 network does not fit: missing {missing}, unexpected {unexpected}")
+        if self.bit_branch is not None:
+            nn.init.zeros_(self.bit_branch.weight)
+            nn.init.zeros_(self.bit_branch.bias)

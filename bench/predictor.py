@@ -1,0 +1,110 @@
+"""Predictor benchmark: wall time of ``apq predictor`` and its held-out quality against the issue's targets.
+
+    .venv/bin/python bench/predictor.py [--space fmnist] [--preset default] [--synthetic]
+
+Copies ``data/<space>/samples_{fp32,quant}.h5`` into a temporary project root (so the real
+``predictors/`` are left alone), times ``apq predictor --force`` there as a subprocess (imports
+included, as ``make predictor`` runs it), and writes ``results/bench/predictor.json`` with the
+metrics and each target: fp32 Kendall tau >= 0.8, transfer pairwise accuracy >= 0.85, transfer
+beats scratch at the smallest budget, about a minute.
+
+``--synthetic`` uses SYNTHETIC sample files instead (1000 fp32 + 150 quant rows, the default
+sizes; :mod:`apq.predictor.synthetic`), and also reports the noise-free function's own scores on
+the test split, the best any predictor can do there. Its figures say nothing about real sub-nets.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from apq.io import project_root, write_json
+from apq.predictor.data import load_dataset, sample_path
+from apq.predictor.metrics import evaluate
+from apq.predictor.synthetic import fp32_accuracy, quant_drop, write_synthetic_samples
+from apq.samples.store import read_samples
+from apq.space.registry import create_space
+
+SYNTHETIC_ROWS = {"fp32": 1000, "quant": 150}
+
+
+def prepare_root(space, root: Path, synthetic: bool) -> None:
+    """Sample files of ``space`` under ``root/data/<space>/``: copies of the real ones, or synthetic."""
+    for kind, rows in SYNTHETIC_ROWS.items():
+        target = root / "data" / space.name / f"samples_{kind}.h5"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if synthetic:
+            write_synthetic_samples(space, target, kind, rows)
+        else:
+            shutil.copy(sample_path(space.name, kind), target)
+
+
+def run_stage(space_name: str, preset: str, root: Path) -> float:
+    """Wall seconds of ``python -m apq predictor --force`` in ``root``."""
+    env = {**os.environ, "APQ_ROOT": str(root)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "apq", "predictor", "--space", space_name, "--preset", preset, "--force"],
+                   check=True, env=env, cwd=root)
+    return time.perf_counter() - start
+
+
+def oracle(space, root: Path, metrics: dict) -> dict:
+    """Scores of the noise-free synthetic function on each test split (the ceiling)."""
+    out = {}
+    os.environ["APQ_ROOT"] = str(root)
+    for kind in ("fp32", "quant"):
+        data = load_dataset(space, kind)
+        genomes = read_samples(data.path).genome
+        test = np.isin(data.index, metrics["test_index"][kind])
+        truth = fp32_accuracy(space, genomes[test]) - (quant_drop(space, genomes[test]) if kind == "quant" else 0)
+        out[kind] = evaluate(data.y[test], truth)
+    return out
+
+
+def targets(metrics: dict, wall: float) -> dict:
+    smallest = metrics["quant_budget_curve"][0]
+    checks = {"fp32_kendall_tau >= 0.8": metrics["fp32"]["kendall_tau"] >= 0.8,
+              "transfer_pairwise_acc >= 0.85": metrics["quant"]["transfer"]["pairwise_acc"] >= 0.85,
+              f"transfer beats scratch at n_train={smallest['n_train']} (pairwise acc)":
+                  smallest["transfer"]["pairwise_acc"] > smallest["scratch"]["pairwise_acc"],
+              "about a minute (<= 90 s wall)": wall <= 90}
+    return {name: bool(ok) for name, ok in checks.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="fmnist")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--synthetic", action="store_true", help="SYNTHETIC sample files instead of data/<space>/")
+    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "predictor.json"))
+    args = parser.parse_args()
+    space = create_space(args.space)
+    load_avg = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="apq-bench-predictor-") as tmp:
+        root = Path(tmp)
+        prepare_root(space, root, args.synthetic)
+        wall = run_stage(space.name, args.preset, root)
+        metrics = json.loads((root / "predictors" / space.name / "metrics.json").read_text())
+        report = {"synthetic": args.synthetic, "space": space.name, "preset": args.preset,
+                  "wall_seconds": round(wall, 1), "stage_seconds": metrics["seconds"], "device": metrics["device"],
+                  "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_avg],
+                  "samples": metrics["inputs"]["samples"], "targets": targets(metrics, wall),
+                  **{k: metrics[k] for k in ("fp32", "quant", "quant_budget_curve", "baselines")},
+                  "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if args.synthetic:
+            report["synthetic_ceiling"] = oracle(space, root, metrics)
+    write_json(args.out, report)
+    print(json.dumps(report["targets"], indent=1))
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``apq predictor`` end to end on small SYNTHETIC sample files, and its error paths."""
+import json
+
+import torch
+
+from apq.cli import main
+from apq.predictor.load import load_quant_predictor
+from tests.test_cli import apq
+
+METRIC_KEYS = {"rmse", "kendall_tau", "pairwise_acc", "n_train", "n_test"}
+
+
+def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
+    root, result = smoke_run
+    assert result.returncode == 0, result.stderr
+    folder = root / "predictors" / "fmnist"
+    assert result.stdout.strip() == str(folder / "metrics.json")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics["fp32"])
+    assert METRIC_KEYS <= set(metrics["quant"]["transfer"]) and METRIC_KEYS <= set(metrics["quant"]["scratch"])
+    curve = metrics["quant_budget_curve"]
+    assert [c["n_train"] for c in curve][:2] == [10, 20] and curve[-1]["n_train"] == metrics["quant"]["transfer"]["n_train"]
+    assert all(c["transfer"]["n_seeds"] == 2 and "pairwise_acc" in c["scratch"] for c in curve)
+    assert set(metrics["baselines"]["fp32"]) == {"ridge", "random_forest", "gradient_boosting"}
+    assert "fp32_predictor" in metrics["baselines"]["quant"]
+    assert metrics["fp32"]["n_train"] + metrics["fp32"]["n_test"] == 160
+    for kind in ("fp32", "quant"):
+        payload = torch.load(folder / f"{kind}.pt", weights_only=True)
+        assert payload["space"] == "fmnist" and payload["config"]["config"]["name"] == "smoke"
+        assert payload["samples"]["quant"]["rows"] == 80
+    monkeypatch.setenv("APQ_ROOT", str(root))
+    assert load_quant_predictor("fmnist").encoding_dim == 360
+
+
+def test_rerun_is_a_no_op(smoke_run, monkeypatch, caplog):
+    root, _ = smoke_run
+    monkeypatch.setenv("APQ_ROOT", str(root))
+    metrics = root / "predictors" / "fmnist" / "metrics.json"
+    before = metrics.stat().st_mtime_ns
+    with caplog.at_level("INFO"):
+        assert main(["predictor", "--preset", "smoke"]) == 0
+    assert "up to date" in caplog.text and metrics.stat().st_mtime_ns == before
+
+
+def _assert_one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("apq: error:"), err
+    for word in words:
+        assert word in err[0]
+
+
+def test_missing_samples_exit_2_and_nothing_written(tmp_path, capsys):
+    assert main(["predictor", "--preset", "smoke"]) == 2
+    _assert_one_line_error(capsys, "samples_fp32.h5", "apq samples")
+    assert not (tmp_path / "predictors").exists()
+
+
+def test_samples_of_another_space_refused(tmp_path, capsys, apq_space, synthetic_samples):
+    from apq.predictor.synthetic import write_synthetic_samples
+
+    synthetic_samples["quant"].unlink()
+    write_synthetic_samples(apq_space, synthetic_samples["quant"], "quant", 3)
+    assert main(["predictor", "--preset", "smoke"]) == 2
+    _assert_one_line_error(capsys, "imagenet-apq", "fmnist")
+    assert not (tmp_path / "predictors").exists()
+
+
+def test_bad_flag_is_one_line(tmp_path):
+    result = apq("predictor", "--preset", "huge", root=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "predictors").exists()

@@ -1,0 +1,66 @@
+"""Metrics on tiny hand-computed arrays, and Kendall tau-b against scipy on larger tied data."""
+import numpy as np
+import pytest
+from scipy.stats import kendalltau
+
+from apq.predictor.metrics import evaluate, kendall_tau, mean_metrics, pairwise_accuracy, rmse
+
+
+def test_rmse_by_hand():
+    assert rmse([1, 2, 3], [1, 2, 5]) == pytest.approx(np.sqrt(4 / 3))
+    assert rmse([80.0], [80.0]) == 0.0
+
+
+def test_one_swapped_pair():
+    # 6 pairs: (1,2) discordant, the other 5 concordant
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert pairwise_accuracy([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(5 / 6)
+
+
+def test_ties_in_truth_are_skipped_by_pairwise_and_tau_b():
+    # pairs: (0,1) tied in truth; (0,2), (1,2) concordant -> tau-b = 2 / sqrt(2 * 3)
+    assert kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / np.sqrt(6))
+    assert pairwise_accuracy([1, 1, 2], [1, 2, 3]) == 1.0
+
+
+def test_predicted_tie_orders_nothing():
+    assert pairwise_accuracy([1, 2, 3], [5, 5, 6]) == pytest.approx(2 / 3)
+    assert np.isnan(kendall_tau([1, 2], [5, 5]))
+    assert np.isnan(pairwise_accuracy([3, 3], [1, 2]))
+
+
+def test_reversed_order():
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert pairwise_accuracy([1, 2, 3], [3, 2, 1]) == 0.0
+
+
+@pytest.mark.parametrize("n", [7, 1500])  # 1500 spans two row blocks
+def test_tau_b_matches_scipy_with_ties(n):
+    rng = np.random.default_rng(n)
+    y_true, y_pred = rng.integers(0, 20, n).astype(float), rng.integers(0, 20, n) + rng.normal(0, 3, n).round()
+    assert kendall_tau(y_true, y_pred) == pytest.approx(kendalltau(y_true, y_pred).statistic, abs=1e-12)
+
+
+def test_pairwise_by_brute_force():
+    rng = np.random.default_rng(0)
+    t, p = rng.integers(0, 5, 30), rng.integers(0, 5, 30)
+    pairs = [(i, j) for i in range(30) for j in range(i + 1, 30) if t[i] != t[j]]
+    right = sum(np.sign(t[i] - t[j]) == np.sign(p[i] - p[j]) for i, j in pairs)
+    assert pairwise_accuracy(t, p) == pytest.approx(right / len(pairs))
+
+
+def test_evaluate_and_mean():
+    a = evaluate([1, 2, 3, 4], [1, 3, 2, 4])
+    assert a == {"rmse": pytest.approx(np.sqrt(0.5)), "kendall_tau": pytest.approx(4 / 6),
+                 "pairwise_acc": pytest.approx(5 / 6), "n_test": 4}
+    b = evaluate([1, 2, 3, 4], [1, 2, 3, 4])
+    m = mean_metrics([a, b])
+    assert m["pairwise_acc"] == pytest.approx(11 / 12) and m["pairwise_acc_std"] == pytest.approx(1 / 12)
+    assert m["n_seeds"] == 2 and m["n_test"] == 4
+
+
+def test_shape_mismatch_raises():
+    with pytest.raises(ValueError):
+        rmse([1, 2], [1])
+    with pytest.raises(ValueError):
+        kendall_tau([], [])

@@ -1,0 +1,48 @@
+"""The network: transfer initialisation is exact, and the bit branch joins where configured."""
+import pytest
+import torch
+
+from apq.predictor.network import AccuracyMLP
+
+
+def _random(net: AccuracyMLP, seed: int) -> AccuracyMLP:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    return net
+
+
+@pytest.mark.parametrize("merge", ["after_relu", "before_relu"])
+def test_zero_bit_branch_reproduces_fp32_exactly(merge):
+    fp32 = _random(AccuracyMLP(12, 0, 16, 3), 0)
+    quant = _random(AccuracyMLP(12, 8, 16, 3, merge), 1)
+    quant.load_shared(fp32)
+    x = torch.rand(50, 20)
+    assert torch.equal(quant(x), fp32(x[:, :12]))
+    assert torch.count_nonzero(quant.bit_branch.weight) == 0
+
+
+def test_bit_branch_placement():
+    x = torch.rand(5, 20)
+    after = _random(AccuracyMLP(12, 8, 16, 3, "after_relu"), 2)
+    before = AccuracyMLP(12, 8, 16, 3, "before_relu")
+    before.load_state_dict(after.state_dict())
+    h = torch.relu(after.hidden[0](x[:, :12])) + after.bit_branch(x[:, 12:])
+    for layer in after.hidden[1:]:
+        h = torch.relu(layer(h))
+    assert torch.allclose(after(x), after.output(h).squeeze(-1))
+    assert not torch.allclose(after(x), before(x))
+
+
+def test_param_groups_give_the_bit_branch_its_rate():
+    net = AccuracyMLP(12, 8, 16, 2)
+    shared, bits = net.param_groups(1e-4, 1e-3)
+    assert (shared["lr"], bits["lr"]) == (1e-4, 1e-3)
+    assert len(shared["params"]) == 6 and len(bits["params"]) == 2
+    assert len(AccuracyMLP(12, 0, 16, 2).param_groups(1e-3, 5.0)) == 1
+
+
+def test_bad_shape_raises():
+    with pytest.raises(ValueError):
+        AccuracyMLP(12, 8, 16, 3, "sideways")
