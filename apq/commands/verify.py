@@ -1,0 +1,73 @@
+"""``apq verify``: quantization-aware fine-tune and test-split accuracy of a search run's winners."""
+from __future__ import annotations
+
+import json
+import logging
+
+from apq.commands.common import non_negative_int
+from apq.presets import PRESETS
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("verify", help="fine-tune and test a search run's winner and baseline winners (resumable)")
+    p.add_argument("run_name", nargs="?", metavar="RUN",
+                   help="run folder or run name (default: the latest run of --space/--target)")
+    p.add_argument("--space", default="fmnist", help="registered space or a space .json (default fmnist)")
+    p.add_argument("--target", help="target of the run (needed to find the latest run)")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="settings preset (default: the run's)")
+    p.add_argument("--steps", type=non_negative_int, help="fine-tune steps per model (default: the preset's)")
+    p.add_argument("--threads", type=non_negative_int, help="torch threads (default: one per core)")
+    p.add_argument("--data-dir", help="folder holding the dataset files (default: the usual locations)")
+    p.add_argument("--supernet", help="supernet file (default data/<space>/supernet.pt)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from apq.errors import UserError
+    from apq.presets import get_preset
+    from apq.search.outputs import resolve_run_dir
+    from apq.space.registry import create_space
+
+    space = create_space(args.space)
+    if args.run_name is None and args.target is None:
+        raise UserError("give a RUN or --target to verify the latest run of that target")
+    run_dir = resolve_run_dir(space.name, args.target or "", args.run_name)
+    config = json.loads((run_dir / "config.json").read_text())
+    if config.get("space") != space.name:
+        raise UserError(f"run {run_dir} searched space '{config.get('space')}', not '{space.name}'; "
+                        f"pass --space {config.get('space')}")
+    preset = get_preset(args.preset or config["preset"]["name"])
+    report = _verify(run_dir, space, preset, args)
+    _print(report, run_dir)
+    return 0
+
+
+def _verify(run_dir, space, preset, args) -> dict:
+    import torch
+
+    from apq.quant.config import get_quant_config
+    from apq.samples.data import load_sample_data
+    from apq.supernet.checkpoint import load_supernet
+    from apq.verify.config import get_verify_config
+    from apq.verify.run import verify_run
+
+    vconfig = get_verify_config(preset.name)
+    if args.steps is not None:
+        vconfig = vconfig.override(qat_steps=args.steps)
+    if args.threads is not None:
+        vconfig = vconfig.override(num_threads=args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    supernet, meta = load_supernet(space, args.supernet, device)
+    data = load_sample_data(space, preset, args.data_dir)
+    seed = json.loads((run_dir / "config.json").read_text())["seed"]
+    return verify_run(run_dir, supernet, data, get_quant_config(preset.name), vconfig, seed, meta)
+
+
+def _print(report: dict, run_dir) -> None:
+    rows = [("joint", report)] + list(report.get("baselines", {}).items())
+    for name, r in rows:
+        print(f"{name:>14}: predicted {r['predicted_acc']:6.2f}%  measured {r['measured_acc']:6.2f}%  "
+              f"{r['latency_ms']:.4g} ms")
+    print(run_dir / "verify.json")

@@ -1,0 +1,152 @@
+"""One search run: the joint GA under the constraint, NSGA-II for the front, and the baselines.
+
+- The joint winner is the most accurate feasible candidate the joint searches found: the GA's
+  best, or a member of the NSGA-II front if one is better and within the limit.
+- The front: NSGA-II runs under the user's constraint; without one (the default budget only picks
+  the winner) it runs unconstrained, so the front spans the whole space. The GA's archive joins it.
+- Baselines (``with_baselines``) use the run's constraint and the joint search's whole query
+  budget (GA + NSGA-II), since the winner may come from either.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from apq import __version__
+from apq.errors import UserError
+from apq.hardware.cost import CostTable
+from apq.presets import Preset
+from apq.search import methods
+from apq.search.config import SearchConfig
+from apq.search.constraint import Constraint, cost_bounds
+from apq.search.outputs import staged_run_dir, write_run
+from apq.search.pareto import front_of
+from apq.search.problem import AccuracyPredictor, Batch, Problem
+from apq.search.variation import Variation
+from apq.space.genome import Rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchOutcome:
+    """Everything a run reports: the winner, the joint front, per-method results."""
+
+    constraint: Constraint
+    front_costs: tuple[str, ...]
+    winner: Batch | None
+    winner_method: str
+    front: Batch
+    joint: list[methods.MethodResult]
+    baselines: dict[str, methods.MethodResult] = field(default_factory=dict)
+
+    @property
+    def queries(self) -> int:
+        return sum(r.queries for r in self.joint + list(self.baselines.values()))
+
+
+def front_costs_for(constraint: Constraint) -> tuple[str, ...]:
+    """Cost objectives of the front: latency, plus energy when the constraint is on energy."""
+    return ("latency_ms", "energy_mj") if constraint.metric == "energy_mj" else ("latency_ms",)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` torch intra-op threads (0: unchanged), restoring the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,
+               seed: int, with_baselines: bool = False) -> SearchOutcome:
+    """Run the joint search (and baselines) of ``table.space`` on ``table.target``."""
+    with torch_threads(config.torch_threads):
+        return _run_search(table, predictor, constraint, config, seed, with_baselines)
+
+
+def _run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,
+                seed: int, with_baselines: bool) -> SearchOutcome:
+    rules = Rules(table.space, table.target.forbidden)
+    costs = front_costs_for(constraint)
+    problem = Problem(table, predictor, constraint)
+    joint_variation = Variation(table.space, rules)
+    log.info("joint GA under %s <= %.4g (%d generations)", constraint.metric, constraint.limit, config.generations)
+    ga_result, _ = methods.run_ga("ga", problem, joint_variation, config, [seed, 0], costs)
+    front_constraint = constraint if constraint.source == "user" else Constraint(constraint.metric, np.inf, "none")
+    log.info("NSGA-II front over accuracy and %s", ", ".join(costs))
+    nsga = methods.run_nsga2(Problem(table, predictor, front_constraint), joint_variation, config, [seed, 1], costs)
+    front = front_of(Batch.concat([nsga.front, ga_result.front]), costs)
+    winner, method = _joint_winner(ga_result, front, constraint)
+    outcome = SearchOutcome(constraint, costs, winner, method, front, [ga_result, nsga])
+    if with_baselines:
+        outcome.baselines = run_baselines(problem, rules, config, seed, costs, outcome.queries)
+    return outcome
+
+
+def _joint_winner(ga_result: methods.MethodResult, front: Batch, constraint: Constraint) -> tuple[Batch | None, str]:
+    within = front.take(front.metric(constraint.metric) <= constraint.limit)
+    candidates = [(b, name) for b, name in ((ga_result.best, "ga"), (within.best_feasible(), "nsga2")) if b is not None]
+    if not candidates:
+        return None, "none"
+    return max(candidates, key=lambda c: float(c[0].acc[0]))
+
+
+def run_baselines(problem: Problem, rules: Rules, config: SearchConfig, seed: int, costs: tuple[str, ...],
+                  budget: int) -> dict[str, methods.MethodResult]:
+    """Random search, uniform W8A8 / W4A4 and sequential design, each with at most ``budget`` queries."""
+    generations = max((budget - config.population) // config.children, 0)
+    results = {"random": methods.random_search(problem, Variation(problem.space, rules), config, [seed, 2],
+                                               budget, costs)}
+    for i, bits in enumerate((8, 4)):
+        log.info("baseline: uniform W%dA%d", bits, bits)
+        uniform = methods.uniform_precision(problem, rules, config, [seed, 3 + i], bits, costs, generations)
+        if uniform is not None:
+            results[uniform.name] = uniform
+    log.info("baseline: sequential (architecture, pruning, quantization)")
+    results["sequential"] = methods.sequential(problem, rules, config, [seed, 5], budget, costs)
+    return results
+
+
+def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredictor, predictor_info: dict,
+                     constraint: Constraint, config: SearchConfig, preset: Preset, seed: int,
+                     with_baselines: bool) -> dict:
+    """Run the search and write its run folder (all files or none); returns the ``best.json`` record.
+
+    :class:`UserError` (and no run folder) if no candidate within the limit was found.
+    """
+    space, rules = table.space, Rules(table.space, table.target.forbidden)
+    started = time.perf_counter()
+    outcome = run_search(table, predictor, constraint, config, seed, with_baselines)
+    if outcome.winner is None:
+        low = cost_bounds(table, rules, constraint.metric)[0]
+        raise UserError(f"no genome within {constraint.metric} <= {constraint.limit:.6g} found in "
+                        f"{config.generations} generations (the cheapest costs {low:.6g}); loosen the limit "
+                        "or raise --generations")
+    seconds = time.perf_counter() - started
+    context = {"space": space.name, "target": table.target.name, "run": run_dir.name}
+    resolved = {**context, "apq_version": __version__, "seed": seed, "preset": preset.to_dict(),
+                "search": config.to_dict(), "constraint": constraint.to_dict(),
+                "feasible_range": {m: list(cost_bounds(table, rules, m)) for m in _metrics(table)},
+                "front_objectives": ["predicted_acc", *outcome.front_costs], "baselines": with_baselines,
+                "predictor": predictor_info, "space_config": space.describe(), "target_config": table.target.describe(),
+                "queries": outcome.queries, "search_seconds": round(seconds, 3)}
+    with staged_run_dir(run_dir) as staging:
+        best = write_run(staging, space, outcome, resolved, context)
+    log.info("searched %d candidates in %.1f s; wrote %s", outcome.queries, seconds, run_dir)
+    return best
+
+
+def _metrics(table: CostTable) -> tuple[str, ...]:
+    return ("latency_ms", "energy_mj") if table.target.has_energy else ("latency_ms",)

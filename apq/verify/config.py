@@ -1,0 +1,42 @@
+"""Verification settings: a typed, validated dataclass and one named instance per preset.
+
+The quantization-aware fine-tune of a winner is longer than the one each quantized *sample* got
+(``QuantConfig.qat_steps``: 2 / 30 / 200 steps in smoke / default / full), because a winner is a
+model to deploy and is fine-tuned once, not a ranking signal measured thousands of times. Every
+other setting (calibration sizes, learning rate, distillation) is the preset's ``QuantConfig``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apq.settings import Settings, settings_for
+
+
+@dataclass(frozen=True)
+class VerifyConfig(Settings):
+    """``qat_steps``: fine-tune steps of each verified candidate (batches of ``QuantConfig.qat_batch``);
+    ``num_threads``: torch intra-op threads (0 = torch's default, one per core). On a host shared
+    with other jobs, 1 thread avoids the spin-waiting of idle OpenMP workers: a smoke verification
+    took 0.7-2.5 s with 1 thread and 14-22 s with 2 while two other processes ran here."""
+
+    what = "verify setting"
+
+    name: str
+    qat_steps: int = 300
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.qat_steps < 0 or self.num_threads < 0:
+            raise ValueError(f"invalid verify config '{self.name}': qat_steps and num_threads must be >= 0")
+
+
+VERIFY_PRESETS = {
+    "smoke": VerifyConfig("smoke", qat_steps=4),
+    "default": VerifyConfig("default", qat_steps=300),
+    "full": VerifyConfig("full", qat_steps=1000),
+}
+
+
+def get_verify_config(preset: str) -> VerifyConfig:
+    """Verification settings of a preset name; :class:`UserError` for an unknown one."""
+    return settings_for(VERIFY_PRESETS, preset, "verify")

@@ -1,0 +1,189 @@
+"""``apq verify``: measure the accuracy of a run's winners for real.
+
+For the joint winner and each baseline winner of ``best.json``: extract the static sub-net from
+the supernet, re-calibrate BN, attach quantizers for its bit policy, calibrate activation ranges,
+fine-tune with quantization in the loop (``VerifyConfig.qat_steps``, distilled from the fp32
+sub-net) and evaluate on the official test split, which no earlier stage has touched (the
+supernet, the samples and the predictors only ever saw training and validation images).
+
+Resumable per candidate: each finished candidate is written to ``verify.partial.json`` at once,
+a rerun with the same settings skips it, and ``verify.json`` replaces the partial file at the end.
+
+The fine-tuned fake-quantized joint winner is kept in ``winner.pt`` (see
+:mod:`apq.export.winner`; ``apq export`` reads it) and named in the report (``winner_file``). A
+report whose winner file is missing, or holds another genome or settings, is not up to date: a
+rerun fine-tunes the joint winner again and reuses the baselines' results.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from apq.errors import UserError
+from apq.io import write_json
+from apq.quant.config import QuantConfig
+from apq.verify.config import VerifyConfig
+
+log = logging.getLogger(__name__)
+
+PARTIAL = "verify.partial.json"
+REPORT = "verify.json"
+#: The fine-tuned joint winner (:mod:`apq.export.winner`), beside verify.json.
+WINNER = "winner.pt"
+#: Fields copied from best.json for every verified candidate.
+COST_FIELDS = ("predicted_acc", "latency_ms", "energy_mj", "bitops")
+#: Key under which :func:`verify_candidate` hands back the fine-tuned model (never written to JSON).
+MODEL = "_model"
+#: Keys a report adds around the joint winner's own result.
+REPORT_KEYS = ("run", "space", "target", "constraint", "abs_error", "baselines", "not_verified", "settings")
+
+
+def candidates(best: dict) -> list[tuple[str, dict]]:
+    """(name, record): ``joint`` first, then every baseline that has a feasible winner."""
+    out = [("joint", best)]
+    out += [(name, rec) for name, rec in best.get("baselines", {}).items() if rec.get("predicted_acc") is not None]
+    return out
+
+
+def settings_of(vconfig: VerifyConfig, qconfig: QuantConfig, seed: int, supernet_meta: dict, test_images: int) -> dict:
+    """What a verification result depends on besides the genome; a partial file must match it."""
+    verify = {k: v for k, v in vconfig.to_dict().items() if k != "num_threads"}  # speed only
+    return {"verify": verify, "quant": qconfig.to_dict(), "seed": seed, "test_images": test_images,
+            "supernet": {k: supernet_meta.get(k) for k in ("space", "preset", "supernet_config")}}
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _finished(run_dir: Path, settings: dict) -> dict:
+    """Results of a partial run, or of an outdated report, with the same settings ({} if none)."""
+    partial = _read_json(run_dir / PARTIAL)
+    if partial is None:
+        return _reported(run_dir, settings)
+    if partial.get("settings") != settings:
+        log.info("ignoring %s: it was made with other settings", run_dir / PARTIAL)
+        return {}
+    return partial["results"]
+
+
+def _reported(run_dir: Path, settings: dict) -> dict:
+    """Per-candidate results of an existing verify.json made with ``settings`` ({} if none), so that
+    a report that is outdated only because ``winner.pt`` is missing redoes the joint winner alone."""
+    report = _read_json(run_dir / REPORT)
+    if report is None or report.get("settings") != settings:
+        return {}
+    done = {"joint": {k: v for k, v in report.items() if k not in REPORT_KEYS}}
+    done.update({name: {k: v for k, v in r.items() if k != "abs_error"} for name, r in report.get("baselines", {}).items()})
+    return done
+
+
+def winner_ok(run_dir: Path, joint: dict, settings: dict) -> bool:
+    """Whether the winner file a joint result names exists and holds its genome and settings.
+
+    A result without ``winner_file`` predates ``winner.pt`` (not ok); ``winner_file: None`` means
+    the candidate evaluator handed back no model (a stand-in evaluator), so there is nothing to check.
+    """
+    from apq.export.winner import read_winner
+
+    name = joint.get("winner_file", WINNER)
+    if name is None:
+        return True
+    try:
+        meta = read_winner(run_dir / name)["meta"]
+    except UserError:
+        return False
+    return meta.get("genome") == joint["genome"] and meta.get("settings") == settings
+
+
+def _keep_winner(run_dir: Path, supernet, result: dict, qconfig: QuantConfig, settings: dict) -> dict:
+    """Write ``winner.pt`` from the model in ``result`` (popped); the result names the file (or None)."""
+    from apq.export.winner import save_winner
+
+    model = result.pop(MODEL, None)
+    if model is None:
+        return {**result, "winner_file": None}
+    meta = {"genome": result["genome"], "settings": settings, "measured_acc": result["measured_acc"],
+            "test_images": result.get("test_images")}
+    save_winner(run_dir / WINNER, model, supernet.space, result["genome"], qconfig.per_channel, meta)
+    return {**result, "winner_file": WINNER}
+
+
+def verify_candidate(supernet, record: dict, data, qconfig: QuantConfig, vconfig: VerifyConfig, seed: int) -> dict:
+    """Quantize, fine-tune and test one candidate; its costs and predicted/measured accuracy, and
+    the fine-tuned fake-quantized model under :data:`MODEL`."""
+    from apq.quant.pipeline import evaluate_quantized
+
+    started = time.perf_counter()
+    result = evaluate_quantized(supernet, np.asarray(record["genome"], dtype=np.int64), data, qconfig,
+                                vconfig.qat_steps, split="test", seed=seed)
+    measured = {"measured_acc": float(result.accuracy), "measured_loss": float(result.loss),
+                "test_images": int(result.count), "seconds": round(time.perf_counter() - started, 2)}
+    return {**{k: record[k] for k in COST_FIELDS}, **measured, "genome": record["genome"], "arch": record["arch"],
+            MODEL: result.model}
+
+
+def up_to_date(run_dir: Path, settings: dict) -> dict | None:
+    """The existing verify.json if it was made with ``settings`` for the run's current winners."""
+    report, best = _read_json(run_dir / REPORT), json.loads((run_dir / "best.json").read_text())
+    if report is None or report.get("settings") != settings or not winner_ok(run_dir, report, settings):
+        return None
+    verified = {"joint": report.get("genome"), **{n: r.get("genome") for n, r in report.get("baselines", {}).items()}}
+    return report if verified == {name: rec["genome"] for name, rec in candidates(best)} else None
+
+
+def verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: VerifyConfig, seed: int,
+               supernet_meta: dict) -> dict:
+    """Verify every candidate of ``run_dir/best.json`` (skipping finished ones); returns verify.json."""
+    from apq.search.run import torch_threads
+
+    with torch_threads(vconfig.num_threads):
+        return _verify_run(run_dir, supernet, data, qconfig, vconfig, seed, supernet_meta)
+
+
+def _verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: VerifyConfig, seed: int,
+                supernet_meta: dict) -> dict:
+    best = json.loads((run_dir / "best.json").read_text())
+    settings = settings_of(vconfig, qconfig, seed, supernet_meta, len(data.test_x))
+    existing = up_to_date(run_dir, settings)
+    if existing is not None:
+        log.info("%s is up to date", run_dir / REPORT)
+        return existing
+    done = _finished(run_dir, settings)
+    todo = candidates(best)
+    for name, record in tqdm(todo, desc="verify", unit="model"):
+        if name in done and done[name]["genome"] == record["genome"] and (
+                name != "joint" or winner_ok(run_dir, done[name], settings)):
+            log.info("%s: already verified (%.2f%%)", name, done[name]["measured_acc"])
+            continue
+        result = verify_candidate(supernet, record, data, qconfig, vconfig, seed)
+        if name == "joint":
+            result = _keep_winner(run_dir, supernet, result, qconfig, settings)
+        result.pop(MODEL, None)
+        done[name] = result
+        log.info("%s: predicted %.2f%%, measured %.2f%% on %d test images", name, record["predicted_acc"],
+                 done[name]["measured_acc"], done[name]["test_images"])
+        write_json(run_dir / PARTIAL, {"settings": settings, "results": done})
+    report = _report(best, done, todo, settings)
+    write_json(run_dir / REPORT, report)
+    (run_dir / PARTIAL).unlink(missing_ok=True)
+    return report
+
+
+def _report(best: dict, done: dict, todo: list, settings: dict) -> dict:
+    joint = done["joint"]
+    report = {"run": best.get("run"), "space": best.get("space"), "target": best.get("target"),
+              "constraint": best["constraint"], **joint,
+              "abs_error": abs(joint["predicted_acc"] - joint["measured_acc"])}
+    report["baselines"] = {name: {**done[name], "abs_error": abs(done[name]["predicted_acc"] - done[name]["measured_acc"])}
+                           for name, _ in todo if name != "joint"}
+    missing = [name for name, rec in best.get("baselines", {}).items() if rec.get("predicted_acc") is None]
+    if missing:
+        report["not_verified"] = {name: best["baselines"][name].get("reason", "no feasible winner") for name in missing}
+    report["settings"] = settings
+    return report

@@ -1,0 +1,92 @@
+"""Joint search and baselines: same budget, the freezes they promise, and no reported violation."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apq.search import methods
+from apq.search.constraint import Constraint, cost_bounds
+from apq.search.problem import Problem
+from apq.search.run import run_search
+from apq.space.space import BIT_GENES
+from tests.search.conftest import small_config
+
+
+@pytest.fixture(scope="module")
+def outcome(fpga_fmnist, fmnist_predictor):
+    table, rules = fpga_fmnist
+    low, high = cost_bounds(table, rules, "latency_ms")
+    constraint = Constraint("latency_ms", low + 0.25 * (high - low))
+    return run_search(table, fmnist_predictor, constraint, small_config(generations=6), 0, with_baselines=True)
+
+
+def test_every_baseline_runs_within_the_joint_query_budget(outcome):
+    config = small_config(generations=6)
+    assert [r.queries for r in outcome.joint] == [config.queries, config.queries]  # GA, NSGA-II
+    budget = 2 * config.queries
+    assert set(outcome.baselines) == {"random", "uniform_w8a8", "uniform_w4a4", "sequential"}
+    assert outcome.baselines["random"].queries == budget
+    for result in outcome.baselines.values():
+        assert budget - config.children < result.queries <= budget and result.best is not None
+
+
+def test_uniform_baselines_keep_every_bit_width_fixed(outcome, fpga_fmnist):
+    space = fpga_fmnist[0].space
+    for name, bits in (("uniform_w8a8", 8), ("uniform_w4a4", 4)):
+        result = outcome.baselines[name]
+        for batch in (result.best, result.front):
+            for gene in BIT_GENES:
+                assert (space.values(batch.genomes, gene) == bits).all()
+
+
+def test_sequential_fixes_each_stage_before_the_next(outcome, fpga_fmnist):
+    space = fpga_fmnist[0].space
+    result = outcome.baselines["sequential"]
+    assert [s["stage"] for s in result.notes["stages"]] == ["architecture", "pruning", "quantization"]
+    front = result.front.genomes
+    for gene in ("depth", "kernel", "mid"):  # the quantization stage searched bits only
+        cols = space.slices[gene]
+        assert (front[:, cols] == front[0, cols]).all()
+    assert len(np.unique(front[:, space.slices["pw_w"].start:], axis=0)) == len(front)
+
+
+def test_the_joint_winner_beats_or_matches_every_baseline_here(outcome):
+    best = float(outcome.winner.acc[0])
+    assert all(best >= float(r.best.acc[0]) - 1e-9 for r in outcome.baselines.values())
+
+
+def reported(outcome):
+    """Every candidate a run reports: the winner, the front, each baseline's winner and front."""
+    yield outcome.winner
+    yield outcome.front
+    for result in outcome.baselines.values():
+        if result.best is not None:
+            yield result.best
+        yield result.front
+
+
+@settings(max_examples=8, deadline=None)
+@given(share=st.floats(0.0, 1.0), seed=st.integers(0, 1000), energy=st.booleans())
+def test_nothing_reported_violates_the_constraint(fpga_fmnist, fmnist_predictor, share, seed, energy):
+    table, rules = fpga_fmnist
+    metric = "energy_mj" if energy else "latency_ms"
+    low, high = cost_bounds(table, rules, metric)
+    limit = low + share**3 * (high - low)  # tight limits are the interesting ones
+    config = small_config(population=20, mutation_children=10, crossover_children=10, generations=2)
+    outcome = run_search(table, fmnist_predictor, Constraint(metric, limit), config, seed, with_baselines=True)
+    for batch in reported(outcome):
+        if batch is None:
+            continue
+        recomputed = table.evaluate(batch.genomes).metric(metric)
+        assert (recomputed <= limit).all()
+        assert rules.is_valid(batch.genomes).all()
+
+
+def test_random_search_spends_exactly_its_budget(fpga_fmnist, fmnist_predictor):
+    table, rules = fpga_fmnist
+    problem = Problem(table, fmnist_predictor, Constraint("latency_ms", np.inf, "none"))
+    from apq.search.variation import Variation
+
+    result = methods.random_search(problem, Variation(table.space, rules), small_config(), 0, budget=333)
+    assert result.queries == problem.queries == 333
+    assert result.best is not None and len(result.front) >= 1

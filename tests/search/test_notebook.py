@@ -1,0 +1,42 @@
+"""notebooks/02_search.ipynb runs headless on a smoke run's artifacts (search + verify.json)."""
+import json
+from types import SimpleNamespace
+
+import nbformat
+from nbclient import NotebookClient
+
+from apq.cli import main
+from apq.quant.config import get_quant_config
+from apq.verify import run as verify
+from apq.verify.config import get_verify_config
+from tests.conftest import PROJECT
+from tests.search.conftest import save_random_predictor
+
+NOTEBOOK = PROJECT / "notebooks" / "02_search.ipynb"
+
+
+def fake_verification(run_dir, monkeypatch):
+    """verify.json with stand-in measurements (the real pipeline is tested in test_verify.py)."""
+    def measure(supernet, record, data, qconfig, vconfig, seed):
+        return {**{k: record[k] for k in verify.COST_FIELDS}, "measured_acc": record["predicted_acc"] - 1.0,
+                "test_images": 10, "genome": record["genome"], "arch": record["arch"]}
+
+    monkeypatch.setattr(verify, "verify_candidate", measure)
+    verify.verify_run(run_dir, None, SimpleNamespace(test_x=[0] * 10), get_quant_config("smoke"),
+                      get_verify_config("smoke"), 0, {})
+
+
+def test_notebook_executes_on_smoke_artifacts(tmp_path, monkeypatch):
+    save_random_predictor("fmnist")
+    for target, flags in (("fpga", ["--baselines"]), ("bitfusion", ["--latency", "1.2"])):
+        args = ["search", "--target", target, "--preset", "smoke", "--generations", "2", "--run", "nb", *flags]
+        assert main(args) == 0
+    fake_verification(tmp_path / "results/fmnist/fpga/nb", monkeypatch)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert "2 latest run(s)" in text and "fmnist/fpga" in text and "measured" in text
+    images = sum("image/png" in o.get("data", {}) for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert images >= 6  # fronts, two heat maps, two convergence plots, predicted vs measured
+    assert json.loads((tmp_path / "results/fmnist/fpga/nb/verify.json").read_text())["baselines"]
