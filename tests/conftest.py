@@ -27,6 +27,18 @@ def apq_space():
     return create_space("imagenet-apq")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """In-process training and prediction here run on tiny batches: one intra-op thread is as fast,
+    and it does not slow to a crawl when other processes share the two cores (OpenMP threads spin-wait)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_root(tmp_path, monkeypatch):
     """Artifacts written by a test land in its tmp folder, never in the checkout."""

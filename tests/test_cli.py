@@ -12,9 +12,11 @@ from apq.space.registry import create_space
 from tests.conftest import PROJECT
 
 
-def apq(*args, root: Path):
+def apq(*args, root: Path, timeout: float = 600):
+    """``python -m apq ARGS`` with APQ_ROOT=root, as a user would run it; returns the completed process."""
     env = {**os.environ, "APQ_ROOT": str(root), "PYTHONPATH": str(PROJECT)}
-    return subprocess.run([sys.executable, "-m", "apq", *args], capture_output=True, text=True, env=env, cwd=root)
+    return subprocess.run([sys.executable, "-m", "apq", *args], capture_output=True, text=True, env=env, cwd=root,
+                          timeout=timeout)
 
 
 def assert_user_error(result, *words):

@@ -1,4 +1,8 @@
-"""``apq supernet``: train the once-for-all supernet with progressive shrinking (resumable)."""
+"""``apq supernet``: train the once-for-all supernet with progressive shrinking (resumable).
+
+Run by ``torchrun`` (e.g. ``torchrun --standalone --nproc_per_node 2 -m apq supernet``), it trains
+data-parallel over the processes torchrun starts; see :mod:`apq.supernet.distributed`.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,7 +13,8 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("supernet", help="train the once-for-all supernet (progressive shrinking; resumes if interrupted)")
+    p = sub.add_parser("supernet", help="train the once-for-all supernet (progressive shrinking; resumes if "
+                       "interrupted; data-parallel when started by torchrun)")
     add_common(p)
     p.add_argument("--data-dir", help="folder holding the dataset files (default: the usual locations)")
     p.add_argument("--force", action="store_true", help="discard any checkpoint and supernet.pt and train from scratch")
@@ -20,9 +25,16 @@ def run(args) -> int:
     from apq.space.registry import create_space
     from apq.supernet.build import train_supernet
     from apq.supernet.config import get_supernet_config
+    from apq.supernet.distributed import World, process_group
 
+    world = World.from_env()
+    if not world.is_main:  # one log and one progress bar for the whole run: rank 0's
+        logging.getLogger().setLevel(logging.WARNING)
     space = create_space(args.space)
     preset = resolve_preset(args)
-    path = train_supernet(space, preset, get_supernet_config(preset.name), args.data_dir, force=args.force)
-    print(path)
+    with process_group(world):
+        path = train_supernet(space, preset, get_supernet_config(preset.name), args.data_dir, force=args.force,
+                              world=world)
+    if world.is_main:
+        print(path)
     return 0

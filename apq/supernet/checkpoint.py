@@ -8,6 +8,8 @@ another space, or for other settings, is refused with a one-line :class:`UserErr
 from __future__ import annotations
 
 import json
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -72,6 +74,12 @@ def read(path: Path, expected_format: str) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path} not found; run 'apq supernet' (or 'make supernet') first") from None
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))  # weights_only refused a class or function reference
+        if found is None:
+            raise UserError(f"cannot read {path}: not a torch file, or a corrupt one; delete it and rerun") from None
+        raise UserError(f"{path} holds a pickled Python object ({found.group(1)}), which is never loaded "
+                        "(weights_only); use a file written by 'apq supernet', or delete it and rerun") from None
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise UserError(f"cannot read {path}: {type(err).__name__}; delete it and rerun") from None
     if not isinstance(payload, dict) or payload.get("format") != expected_format:

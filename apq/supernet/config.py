@@ -20,17 +20,19 @@ Why these defaults (measured on the 2-core host, see README "Supernet"):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
-from apq.errors import UserError
+from apq.settings import Settings, settings_for
 
 #: Progressive-shrinking phases in order; each makes one more dimension elastic.
 PHASES = ("full", "kernel", "depth", "channels")
 
 
 @dataclass(frozen=True)
-class SupernetConfig:
+class SupernetConfig(Settings):
     """How the supernet is trained, re-calibrated and evaluated. Epochs may be fractional."""
+
+    what = "supernet setting"
 
     name: str
     #: Epochs (passes over the training split) of each phase, in :data:`PHASES` order.
@@ -96,23 +98,15 @@ class SupernetConfig:
     def phase_lr(self, phase: str) -> float:
         return self.lr_full if phase == "full" else self.lr_shrink
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def override(self, **changes) -> "SupernetConfig":
-        """Copy with fields replaced; unknown fields or bad values are a user error."""
-        try:
-            return replace(self, **changes)
-        except (TypeError, ValueError) as err:
-            raise UserError(f"bad supernet setting: {err}") from None
-
 
 SUPERNET_PRESETS = {
-    # A few steps per phase on small subsets: exercises every code path in seconds.
+    # A few steps per phase on small subsets: exercises every code path in seconds. One thread:
+    # batches this small gain nothing from intra-op threads, and tests share the cores (OpenMP
+    # threads waiting on each other on oversubscribed cores made smoke runs 3x slower).
     "smoke": SupernetConfig("smoke", epochs_full=1, epochs_kernel=1, epochs_depth=1, epochs_channels=1,
                             max_steps_per_phase=3, batch_size=32, warmup_steps=1, checkpoint_every=2,
                             bn_calib_images=64, bn_calib_batch=32, eval_batch=128,
-                            train_subset=256, test_subset=128, lr_full=0.05, lr_shrink=0.02),
+                            train_subset=256, test_subset=128, lr_full=0.05, lr_shrink=0.02, num_threads=1),
     "default": SupernetConfig("default"),
     "full": SupernetConfig("full", epochs_full=10, epochs_kernel=2, epochs_depth=3, epochs_channels=6, crop_pad=2),
 }
@@ -120,6 +114,4 @@ SUPERNET_PRESETS = {
 
 def get_supernet_config(preset: str) -> SupernetConfig:
     """Supernet settings of a preset name; :class:`UserError` for an unknown one."""
-    if preset not in SUPERNET_PRESETS:
-        raise UserError(f"no supernet settings for preset '{preset}'; choose one of {', '.join(SUPERNET_PRESETS)}")
-    return SUPERNET_PRESETS[preset]
+    return settings_for(SUPERNET_PRESETS, preset, "supernet")

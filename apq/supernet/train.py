@@ -16,6 +16,9 @@ are computed once, on the un-augmented training images, when phase 1 ends (one f
 the training split instead of one per step: the teacher is frozen, so they do not change; the
 student sees a randomly shifted/flipped copy whose target is the teacher's view of the original).
 
+Distributed (``torchrun``): every rank activates the same sub-net and trains on its share of each
+batch; see :mod:`apq.supernet.distributed` for how ranks stay in step and why.
+
 Resumability: every random draw of a step (batch order, augmentation, sub-net) comes from a
 generator seeded by ``(seed, phase, step)``, and the learning rate is a pure function of the
 step, so a checkpoint of (model, optimizer momentum, phase, step, teacher logits, elapsed time)
@@ -27,6 +30,7 @@ import logging
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +41,7 @@ from tqdm import tqdm
 from apq.space.genome import sample
 from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import PHASES, SupernetConfig
+from apq.supernet.distributed import SINGLE, World, broadcast_buffers, gather_rows, share, sum_over_ranks, wrap
 from apq.supernet.evaluate import prepare
 from apq.supernet.network import Supernet
 
@@ -60,11 +65,21 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def set_threads(config: SupernetConfig) -> int:
-    """Torch intra-op threads: ``config.num_threads`` or one per core this process may use."""
-    threads = config.num_threads or len(os.sched_getaffinity(0))
+def set_threads(config: SupernetConfig, processes_per_node: int = 1) -> int:
+    """Torch intra-op threads: ``config.num_threads``, or this process's part of the cores it may use."""
+    threads = config.num_threads or max(1, len(os.sched_getaffinity(0)) // processes_per_node)
     torch.set_num_threads(threads)
     return threads
+
+
+@contextmanager
+def threads_for(config: SupernetConfig, processes_per_node: int = 1):
+    """:func:`set_threads` for the block (yields the count), then the caller's thread count again."""
+    previous = torch.get_num_threads()
+    try:
+        yield set_threads(config, processes_per_node)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def phase_genome(net: Supernet, phase: str, rng: np.random.Generator, step: int | None = None) -> np.ndarray:
@@ -135,12 +150,16 @@ class Interrupted(Exception):
 
 
 class ProgressiveShrinking:
-    """Trains ``net`` phase by phase, checkpointing to ``path``; :meth:`run` resumes if it exists."""
+    """Trains ``net`` phase by phase, checkpointing to ``path``; :meth:`load` a checkpoint to resume.
+
+    Under ``torchrun`` (``world``), every rank runs one of these; only rank 0 writes checkpoints.
+    """
 
     def __init__(self, net: Supernet, data: TrainData, config: SupernetConfig, meta: dict, seed: int,
-                 path, device: torch.device):
+                 path, device: torch.device, world: World = SINGLE):
         self.net, self.data, self.config, self.meta = net, data, config, meta
-        self.seed, self.path, self.device = seed, path, device
+        self.seed, self.path, self.device, self.world = seed, path, device, world
+        self.model: torch.nn.Module = net  # what training steps run: ``net``, or ``net`` inside DDP
         self.steps_per_epoch = math.ceil(len(data.x) / config.batch_size)
         self.phase, self.step = 0, 0
         self.teacher_logits: torch.Tensor | None = None
@@ -166,7 +185,8 @@ class ProgressiveShrinking:
                 "torch_rng": torch.get_rng_state()}
 
     def save(self) -> None:
-        ckpt.write(self.path, self.state())
+        if self.world.is_main:
+            ckpt.write(self.path, self.state())
 
     def load(self, payload: dict) -> None:
         """Restore from a checkpoint payload (already checked against space and settings)."""
@@ -187,8 +207,10 @@ class ProgressiveShrinking:
         """Train every remaining phase. ``stop_after``: raise :class:`Interrupted` after that many
         steps of this call, once they are checkpointed (used by tests)."""
         self._budget = stop_after
+        self.model = wrap(self.net, self.world)
         while self.phase < len(PHASES):
             self._run_phase()
+        broadcast_buffers(self.net, self.world)  # every rank ends with the state rank 0 saves
 
     def _run_phase(self) -> None:
         name, total = PHASES[self.phase], self.phase_steps(self.phase)
@@ -196,9 +218,10 @@ class ProgressiveShrinking:
             self._enter_phase(name)
         log.info("phase %d/%d '%s': %d steps (%.2f epochs), peak lr %g", self.phase + 1, len(PHASES), name, total,
                  total / self.steps_per_epoch, self.config.phase_lr(name))
-        self.net.train()
+        self.model.train()
         losses, clean = [], True
-        bar = tqdm(total=total, initial=self.step, desc=f"supernet {name}", unit="step", leave=False)
+        bar = tqdm(total=total, initial=self.step, desc=f"supernet {name}", unit="step", leave=False,
+                   disable=not self.world.is_main)
         try:
             while self.step < total:
                 started, clean = time.perf_counter(), False
@@ -250,26 +273,43 @@ class ProgressiveShrinking:
         self.phase, self.step = self.phase + 1, 0
         self.save()
 
-    def _train_step(self, name: str, total: int) -> float:
+    def _train_step(self, name: str, total: int) -> tuple[float, float]:
+        """One optimisation step; returns (mean loss, accuracy %) over the step's whole batch."""
         cfg = self.config
         gen = torch.Generator().manual_seed(_step_seed(self.seed, self.phase, self.step))
         idx = self._batch_indices(gen)
-        x = self.data.x[idx]
-        x = augment(x, gen, cfg.crop_pad, cfg.flip)
+        x = augment(self.data.x[idx], gen, cfg.crop_pad, cfg.flip)  # whole batch: same draws on every rank
         rng = np.random.default_rng([self.seed, self.phase, self.step])
         self.net.set_active(phase_genome(self.net, name, rng, self.step if cfg.sandwich else None))
         lr = cosine_lr(self.step, total, cfg.phase_lr(name), cfg.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        logits = self.net(prepare(x, self.device, cfg.channels_last))
-        loss = F.cross_entropy(logits, self.data.y[idx].to(self.device), label_smoothing=cfg.label_smoothing)
+        mine, weight = self._my_share(len(idx))
+        idx = idx[mine]
+        logits = self.model(prepare(x[mine], self.device, cfg.channels_last))
+        labels = self.data.y[idx].to(self.device)
+        loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
         if name != "full" and self.teacher_logits is not None:
             loss = loss + cfg.kd_weight * kd_loss(logits, self.teacher_logits[idx.to(self.device)], cfg.kd_temperature)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()
         self.optimizer.step()
-        correct = (logits.detach().argmax(dim=1) == self.data.y[idx].to(self.device)).float().mean()
-        return float(loss.detach()), 100.0 * float(correct)
+        correct = (logits.detach().argmax(dim=1) == labels).float().sum() * (weight > 0)
+        totals = sum_over_ranks(torch.stack([loss.detach() * weight, correct]), self.world)
+        return float(totals[0]) / self.world.size, 100.0 * float(totals[1]) / len(x)
+
+    def _my_share(self, batch: int) -> tuple[slice, float]:
+        """This rank's slice of a batch of ``batch`` images, and the weight of its mean loss.
+
+        weight = share * ranks / batch (1 for a single process), so the gradient DDP averages
+        over ranks is that of the whole batch's mean loss. A rank left without images (a last
+        batch smaller than the world) runs one image with weight 0: DDP needs every rank to run
+        the same sub-net forward and backward.
+        """
+        lo, hi = share(batch, self.world)
+        if hi == lo:
+            return slice(0, 1), 0.0
+        return slice(lo, hi), (hi - lo) * self.world.size / batch
 
     def _batch_indices(self, gen: torch.Generator) -> torch.Tensor:
         """Indices of this step's batch: epoch-wise permutation seeded by (seed, phase, epoch)."""
@@ -283,14 +323,20 @@ class ProgressiveShrinking:
 
     @torch.no_grad()
     def _teacher_logits(self) -> torch.Tensor:
-        """Logits (N, classes) of the full network (eval mode) on the un-augmented training images."""
+        """Logits (N, classes) of the full network (eval mode) on the un-augmented training images.
+
+        Each rank computes its share of the images; every rank ends up with all the rows.
+        """
+        broadcast_buffers(self.net, self.world)  # eval mode reads BN running statistics: rank 0's on all
         self.net.set_active(self.net.largest_genome())
         self.net.eval()
-        out, bs = [], self.config.eval_batch
-        for start in tqdm(range(0, len(self.data.x), bs), desc="teacher logits", unit="batch", leave=False):
-            out.append(self.net(prepare(self.data.x[start:start + bs], self.device, self.config.channels_last)))
+        (lo, hi), out, bs = share(len(self.data.x), self.world), [], self.config.eval_batch
+        for start in tqdm(range(lo, hi, bs), desc="teacher logits", unit="batch", leave=False,
+                          disable=not self.world.is_main):
+            batch = self.data.x[start:min(start + bs, hi)]
+            out.append(self.net(prepare(batch, self.device, self.config.channels_last)))
         self.net.train()
-        logits = torch.cat(out).float()
+        logits = gather_rows(torch.cat(out).float(), len(self.data.x), self.world)
         acc = 100.0 * float((logits.argmax(dim=1) == self.data.y).float().mean())
         log.info("cached teacher logits of %d training images (teacher train accuracy %.2f%%)", len(logits), acc)
         return logits

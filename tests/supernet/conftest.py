@@ -6,6 +6,7 @@ import torch
 from apq.space.genome import sample
 from apq.space.registry import create_space
 from apq.supernet.network import Supernet
+from tests.test_cli import apq
 
 
 def randomize(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -34,3 +35,12 @@ def supernet(fmnist):
 def genomes(space, net, n=4, seed=0):
     """Smallest, largest and ``n`` random genomes."""
     return [net.smallest_genome(), net.largest_genome(), *sample(space, n, np.random.default_rng(seed))]
+
+
+@pytest.fixture(scope="session")
+def smoke_root(tmp_path_factory):
+    """APQ_ROOT of one uninterrupted ``apq supernet --preset smoke`` (tests only read it)."""
+    root = tmp_path_factory.mktemp("smoke_supernet")
+    result = apq("supernet", "--preset", "smoke", root=root)
+    assert result.returncode == 0, result.stderr
+    return root
