@@ -13,13 +13,22 @@ PRESET ?= default
 LATENCY ?=
 ENERGY ?=
 DATA_DIR ?=
+# Extra flags for `apq search`, e.g. SEARCH_FLAGS=--baselines
+SEARCH_FLAGS ?=
+# Sample generation: JOBS workers (default one per core); BACKEND=dask with ADDRESS=tcp://host:8786
+# spreads the same work over a dask.distributed cluster.
+JOBS ?=
+BACKEND ?= loky
+ADDRESS ?=
 
 DATA_FLAG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
+SAMPLE_FLAGS := --backend $(BACKEND)$(if $(JOBS), --jobs $(JOBS),)$(if $(ADDRESS), --address $(ADDRESS),)
 
-.PHONY: help setup data test bench lut space supernet search clean
+.PHONY: help setup data test bench bench-samples bench-quality lut space supernet samples predictor search verify export clean
 
 help:
-	@echo "make setup | data | test | bench | lut | space | supernet | search  (vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR)"
+	@echo "make setup | data | test | bench | bench-samples | bench-quality | lut | space | supernet | samples | predictor | search | verify | export"
+	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS"
 
 # torch==2.13.0 first: it is the local CPU build; an unpinned torch would pull CUDA wheels.
 $(STAMP): pyproject.toml
@@ -37,8 +46,20 @@ data: $(STAMP)
 test: setup
 	$(PY) -m pytest -q
 
+# Fast benchmarks (a few minutes): cost-model throughput, search throughput, predictor metrics
+# (on synthetic samples until `make samples` has made real ones).
 bench: setup
 	$(PY) bench/cost.py
+	$(PY) bench/search.py
+	$(PY) bench/predictor.py $(if $(wildcard data/$(SPACE)/samples_quant.h5),,--synthetic)
+
+# Slow benchmarks on the default artifacts: sample noise/spread/throughput (~10 min) and
+# verified search quality, joint vs baselines (~1 h).
+bench-samples: supernet
+	$(PY) bench/samples.py
+
+bench-quality: predictor
+	$(PY) bench/search_quality.py
 
 lut: setup
 	$(APQ) lut --space $(SPACE) --target $(TARGET) --preset $(PRESET)
@@ -50,9 +71,26 @@ space: setup
 supernet: setup
 	$(APQ) supernet --space $(SPACE) --preset $(PRESET) $(DATA_FLAG)
 
-# The joint search stage (DEAP GA, constraints, verification) is not built yet: see README "Status".
-search: setup
-	@echo "apq: error: 'make search' needs the supernet, samples, predictor and search stages, which are not built yet (see README, Status)" >&2; exit 2
+# Each stage is a no-op when its artifact is up to date for this preset, and resumes when
+# interrupted, so `make search` on a fresh clone builds supernet -> samples -> predictor first.
+samples: supernet
+	$(APQ) samples --space $(SPACE) --preset $(PRESET) $(SAMPLE_FLAGS) $(DATA_FLAG)
+	$(APQ) samples --space $(SPACE) --preset $(PRESET) --quant $(SAMPLE_FLAGS) $(DATA_FLAG)
+
+predictor: samples
+	$(APQ) predictor --space $(SPACE) --preset $(PRESET)
+
+CONSTRAINT := $(if $(LATENCY),--latency $(LATENCY),)$(if $(ENERGY),--energy $(ENERGY),)
+
+# The main job: joint search under the constraint (or the default budget), then verification
+# of the winner on the test split.
+search: predictor
+	$(APQ) search --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(CONSTRAINT) $(SEARCH_FLAGS)
+	$(APQ) verify --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(DATA_FLAG)
+
+# Verify the latest run of SPACE/TARGET again (e.g. after `apq search --baselines`).
+verify: setup
+	$(APQ) verify --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(DATA_FLAG)
 
 clean:
 	rm -rf results
