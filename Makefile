@@ -59,7 +59,7 @@ bench-samples: supernet
 	$(PY) bench/samples.py
 
 bench-quality: predictor
-	$(PY) bench/search_quality.py
+	$(PY) bench/search_quality.py --jobs 2
 
 lut: setup
 	$(APQ) lut --space $(SPACE) --target $(TARGET) --preset $(PRESET)

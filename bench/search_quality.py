@@ -1,6 +1,6 @@
 """Search quality after verification: joint search vs baselines on fmnist, measured for real.
 
-    .venv/bin/python bench/search_quality.py [--preset default] [--targets fpga bitfusion]
+    .venv/bin/python bench/search_quality.py [--preset default] [--targets fpga bitfusion] [--jobs 2]
 
 Needs the upstream artifacts of the preset (``make predictor``: supernet, samples, predictors).
 For each target and two latency budgets (tight: the 10th percentile of the latency of 1000
@@ -18,6 +18,7 @@ import argparse
 import json
 
 import numpy as np
+from joblib import Parallel, delayed
 
 from apq.cli import main as apq
 from apq.hardware.cost import CostTable
@@ -37,7 +38,7 @@ def latency_quantile(target_name: str, q: float, seed: int) -> float:
     return float(np.quantile(CostTable(space, target).evaluate(genomes).latency_ms, q))
 
 
-def run_case(target: str, budget: str, preset: str, seed: int) -> dict:
+def run_case(target: str, budget: str, preset: str, seed: int, threads: int) -> dict:
     limit = round(latency_quantile(target, BUDGETS[budget], seed), 4)
     name = f"quality-{budget}-s{seed}"
     run_dir = results_dir(SPACE, target) / name
@@ -46,7 +47,7 @@ def run_case(target: str, budget: str, preset: str, seed: int) -> dict:
                     "--seed", str(seed), "--baselines", "--run", name])
         if code:
             return {"target": target, "budget": budget, "latency_limit_ms": limit, "error": f"search exit {code}"}
-    if apq(["verify", str(run_dir), "--space", SPACE, "--preset", preset]):
+    if apq(["verify", str(run_dir), "--space", SPACE, "--preset", preset, "--threads", str(threads)]):
         return {"target": target, "budget": budget, "latency_limit_ms": limit, "error": "verify failed"}
     report = json.loads((run_dir / "verify.json").read_text())
     return summarise(target, budget, limit, report)
@@ -70,9 +71,12 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", nargs="+", default=["fpga", "bitfusion"])
+    parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each verification")
     parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "search_quality.json"))
     args = parser.parse_args()
-    cases = [run_case(t, b, args.preset, args.seed) for t in args.targets for b in BUDGETS]
+    cases = Parallel(n_jobs=args.jobs)(delayed(run_case)(t, b, args.preset, args.seed, args.threads)
+                                       for t in args.targets for b in BUDGETS)
     write_json(args.out, {"space": SPACE, "preset": args.preset, "seed": args.seed, "budgets": BUDGETS, "cases": cases})
     print(f"{'target':<10} {'budget':<6} {'limit ms':>8}  {'joint pred':>10} {'joint meas':>10} "
           f"{'seq meas':>8} {'w8a8 meas':>9}  checks")

@@ -68,7 +68,7 @@ class SampleConfig(Settings):
 
 
 SAMPLE_PRESETS = {
-    "smoke": SampleConfig("smoke", n_fp32=6, n_quant=3, fp32_val_images=200, quant_val_images=200,
+    "smoke": SampleConfig("smoke", n_fp32=32, n_quant=24, fp32_val_images=200, quant_val_images=200,
                           fp32_bn_calib_images=64, bn_calib_batch=32, eval_batch=128),
     "default": SampleConfig("default"),
     "full": SampleConfig("full", n_fp32=4000, n_quant=600, fp32_val_images=0, quant_val_images=0,
