@@ -92,5 +92,9 @@ search: predictor
 verify: setup
 	$(APQ) verify --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(DATA_FLAG)
 
+# Export the latest verified run of SPACE/TARGET (ONNX QDQ + PyTorch), checked with onnxruntime.
+export: setup
+	$(APQ) export --space $(SPACE) --target $(TARGET) $(DATA_FLAG)
+
 clean:
 	rm -rf results

@@ -24,17 +24,40 @@ def space_data_dir(space_name: str) -> Path:
 
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temporary file is fsynced before the rename, and the folder after it, so that after a
+    crash or power loss ``path`` holds either its old content or the complete new one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path: str | Path) -> None:
+    """Flush a file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str | Path) -> None:
+    """Flush a folder's entries (a rename) to disk where the OS and filesystem allow it."""
+    try:
+        _fsync(path)
+    except OSError:
+        pass  # e.g. Windows cannot open a folder: the rename is still atomic, only its durability is unsure
 
 
 def write_json(path: str | Path, data) -> Path:

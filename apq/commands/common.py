@@ -30,3 +30,32 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be >= 0")
     return value
+
+
+def add_run_args(parser: argparse.ArgumentParser) -> None:
+    """RUN, --space, --target and --data-dir of the commands that work on a search run (verify, export)."""
+    parser.add_argument("run_name", nargs="?", metavar="RUN",
+                        help="run folder or run name (default: the latest run of --space/--target)")
+    parser.add_argument("--space", default="fmnist", help="registered space or a space .json (default fmnist)")
+    parser.add_argument("--target", help="target of the run (needed to find the latest run)")
+    parser.add_argument("--data-dir", help="folder holding the dataset files (default: the usual locations)")
+
+
+def space_and_run(args: argparse.Namespace, verb: str):
+    """(space, run folder, its config.json) of ``RUN`` or of the latest run of ``--target``, checked to belong to
+    ``--space``; ``verb`` names the command in the error when neither is given."""
+    import json
+
+    from apq.errors import UserError
+    from apq.search.outputs import resolve_run_dir
+    from apq.space.registry import create_space
+
+    space = create_space(args.space)
+    if args.run_name is None and args.target is None:
+        raise UserError(f"give a RUN or --target to {verb} the latest run of that target")
+    run_dir = resolve_run_dir(space.name, args.target or "", args.run_name)
+    config = json.loads((run_dir / "config.json").read_text())
+    if config.get("space") != space.name:
+        raise UserError(f"run {run_dir} searched space '{config.get('space')}', not '{space.name}'; "
+                        f"pass --space {config.get('space')}")
+    return space, run_dir, config

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
-from apq.commands.common import non_negative_int
+from apq.commands.common import add_run_args, non_negative_int, space_and_run
 from apq.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -12,32 +12,18 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="fine-tune and test a search run's winner and baseline winners (resumable)")
-    p.add_argument("run_name", nargs="?", metavar="RUN",
-                   help="run folder or run name (default: the latest run of --space/--target)")
-    p.add_argument("--space", default="fmnist", help="registered space or a space .json (default fmnist)")
-    p.add_argument("--target", help="target of the run (needed to find the latest run)")
+    add_run_args(p)
     p.add_argument("--preset", choices=sorted(PRESETS), help="settings preset (default: the run's)")
     p.add_argument("--steps", type=non_negative_int, help="fine-tune steps per model (default: the preset's)")
     p.add_argument("--threads", type=non_negative_int, help="torch threads (default: one per core)")
-    p.add_argument("--data-dir", help="folder holding the dataset files (default: the usual locations)")
     p.add_argument("--supernet", help="supernet file (default data/<space>/supernet.pt)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from apq.errors import UserError
     from apq.presets import get_preset
-    from apq.search.outputs import resolve_run_dir
-    from apq.space.registry import create_space
 
-    space = create_space(args.space)
-    if args.run_name is None and args.target is None:
-        raise UserError("give a RUN or --target to verify the latest run of that target")
-    run_dir = resolve_run_dir(space.name, args.target or "", args.run_name)
-    config = json.loads((run_dir / "config.json").read_text())
-    if config.get("space") != space.name:
-        raise UserError(f"run {run_dir} searched space '{config.get('space')}', not '{space.name}'; "
-                        f"pass --space {config.get('space')}")
+    space, run_dir, config = space_and_run(args, "verify")
     preset = get_preset(args.preset or config["preset"]["name"])
     report = _verify(run_dir, space, preset, args)
     _print(report, run_dir)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from apq.errors import UserError
+from apq.io import atomic_path
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE_TYPE = 0x08
@@ -108,5 +109,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) ->
     header += struct.pack(f">{array.ndim}I", *array.shape)
     data = header + array.tobytes()
     path = Path(path)
-    path.write_bytes(gzip_lib.compress(data) if gzip else data)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(gzip_lib.compress(data) if gzip else data)
     return path

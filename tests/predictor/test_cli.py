@@ -55,16 +55,6 @@ def test_missing_samples_exit_2_and_nothing_written(tmp_path, capsys):
     assert not (tmp_path / "predictors").exists()
 
 
-def test_samples_of_another_space_refused(tmp_path, capsys, apq_space, synthetic_samples):
-    from apq.predictor.synthetic import write_synthetic_samples
-
-    synthetic_samples["quant"].unlink()
-    write_synthetic_samples(apq_space, synthetic_samples["quant"], "quant", 3)
-    assert main(["predictor", "--preset", "smoke"]) == 2
-    _assert_one_line_error(capsys, "imagenet-apq", "fmnist")
-    assert not (tmp_path / "predictors").exists()
-
-
 def test_bad_flag_is_one_line(tmp_path):
     result = apq("predictor", "--preset", "huge", root=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

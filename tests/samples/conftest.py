@@ -1,27 +1,9 @@
-"""A smoke-preset supernet file (untrained, made in a second) shared by the sample tests."""
+"""The sample tests' APQ_ROOT: the smoke supernet of tests/conftest.py copied to data/fmnist/."""
 import shutil
 
 import pytest
-import torch
 
-from apq.presets import get_preset
-from apq.space.registry import create_space
 from apq.supernet import checkpoint as ckpt
-from apq.supernet.config import get_supernet_config
-from apq.supernet.network import Supernet
-from tests.supernet.conftest import randomize
-
-
-@pytest.fixture(scope="session")
-def smoke_supernet(tmp_path_factory):
-    """Path of a ``supernet.pt`` for the smoke preset: random weights, real file format and metadata."""
-    space = create_space("fmnist")
-    torch.manual_seed(0)
-    net = randomize(Supernet(space))
-    meta = ckpt.make_meta(space, get_supernet_config("smoke"), get_preset("smoke"))
-    path = tmp_path_factory.mktemp("supernet") / "supernet.pt"
-    return ckpt.write(path, {"format": ckpt.FORMAT, "meta": meta, "state_dict": net.state_dict(),
-                             "channels_sorted": True})
 
 
 @pytest.fixture

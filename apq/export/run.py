@@ -1,0 +1,202 @@
+"""``apq export``: the verified joint winner of a run as PyTorch and ONNX, checked on the test split.
+
+    <run>/verify.json + <run>/winner.pt  (written by ``apq verify``)
+      -> rebuild the fine-tuned fake-quantized sub-net from winner.pt (no supernet)
+      -> <out>/model.pt + model.json      (--format torch|all)  reloaded and compared: identical
+      -> <out>/model.onnx                 (--format onnx|all)   onnx.checker, then onnxruntime
+                                                                vs the PyTorch model on test images
+      -> <out>/export.json                accuracies, logit differences, tolerance, files
+
+``<out>`` defaults to ``<run>/export/``. Everything is written into a staging folder beside it
+and renamed into place only when every file is written and every check passed, so a refused or
+failed export leaves no folder (and an older export stays as it was).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from apq import __version__
+from apq.errors import UserError
+from apq.export.spec import NORMALIZATION_FORMULA
+from apq.export.winner import WINNER, load_winner
+from apq.io import write_json
+from apq.presets import Preset
+from apq.space.space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+EXPORT_DIR = "export"
+REPORT = "export.json"
+ONNX_FILE = "model.onnx"
+FORMATS = {"onnx": ("onnx",), "torch": ("torch",), "all": ("torch", "onnx")}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """``formats``: subset of ("torch", "onnx"); ``test_images``: first N images of the official
+    test split to check on (0 = all); ``batch``: images per forward pass; ``threads``: torch and
+    onnxruntime intra-op threads (0 = their default)."""
+
+    formats: tuple[str, ...] = ("torch", "onnx")
+    test_images: int = 0
+    batch: int = 250
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.formats or set(self.formats) - {"torch", "onnx"}:
+            raise ValueError(f"formats must be a non-empty subset of torch, onnx: {self.formats}")
+        if self.test_images < 0 or self.batch < 1 or self.threads < 0:
+            raise ValueError("test_images and threads must be >= 0, batch >= 1")
+
+
+# ----- inputs ------------------------------------------------------------------------------
+def verified_winner(run_dir: Path) -> tuple[nn.Module, dict, dict]:
+    """(fake-quantized winner, winner.pt payload, verify.json) of a run; :class:`UserError` when the
+    run was not verified, or was verified for another winner or before models were kept."""
+    report_path = run_dir / "verify.json"
+    if not report_path.is_file():
+        raise UserError(f"run {run_dir} has no verify.json; run 'apq verify {run_dir}' first")
+    report = json.loads(report_path.read_text())
+    best = json.loads((run_dir / "best.json").read_text())
+    if report.get("genome") != best.get("genome"):
+        raise UserError(f"{report_path} verified another winner than {run_dir / 'best.json'}; "
+                        f"rerun 'apq verify {run_dir}'")
+    path = run_dir / (report.get("winner_file") or WINNER)
+    if not path.is_file():
+        raise UserError(f"run {run_dir} has no fine-tuned model ({path.name}; verified before models were kept); "
+                        f"rerun 'apq verify {run_dir}'")
+    model, payload = load_winner(path)
+    if payload["meta"].get("genome") != report["genome"] or payload["meta"].get("settings") != report.get("settings"):
+        raise UserError(f"{path} does not belong to {report_path} (another genome or settings); "
+                        f"rerun 'apq verify {run_dir}'")
+    return model, payload, report
+
+
+def run_preset(run_dir: Path) -> Preset:
+    """The preset a run was made with (its splits and normalisation)."""
+    config = json.loads((run_dir / "config.json").read_text())
+    try:
+        return Preset(**config["preset"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{run_dir / 'config.json'} has no usable preset ({err}); rerun 'apq search'") from None
+
+
+def test_split(space: SearchSpace, preset: Preset, data_dir, images: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The first ``images`` (0 = all) of the official test split, normalised as the run's training
+    data: float32 (N, C, H, W), int64 (N,), and the normalisation (mean/std per channel)."""
+    from apq.data.datasets import load_dataset
+    from apq.data.splits import make_splits
+
+    splits = make_splits(load_dataset(space.config.dataset, data_dir), preset.val_size, preset.seed)
+    count = len(splits.test_x) if not images else min(images, len(splits.test_x))
+    norm = {"mean": splits.mean.tolist(), "std": splits.std.tolist(), "formula": NORMALIZATION_FORMULA,
+            "dataset": space.config.dataset, "val_size": preset.val_size, "split_seed": preset.seed}
+    return splits.test_x[:count], splits.test_y[:count], norm
+
+
+# ----- outputs -----------------------------------------------------------------------------
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def staged_folder(final: Path):
+    """Yield an empty staging folder; on success it replaces ``final`` (an earlier export) at once."""
+    if final.exists() and (not final.is_dir() or any(final.iterdir()) and not (final / REPORT).is_file()):
+        raise UserError(f"{final} exists and is not an apq export folder; pick another -o")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    staging.chmod(0o777 & ~_umask())
+    old = None
+    try:
+        yield staging
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+            os.replace(final, old / final.name)
+        os.rename(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def check_torch_reload(folder: Path, model: nn.Module, x: np.ndarray) -> dict:
+    """Reload model.pt/model.json as a user would and compare logits on ``x`` with ``model``."""
+    from apq.export.check import torch_logits
+    from apq.export.torch_module import load_torch_export
+
+    reloaded = load_torch_export(folder)
+    a, b = torch_logits(model, x, len(x)), torch_logits(reloaded, x, len(x))
+    result = {"images": len(x), "identical": bool(np.array_equal(a, b)), "max_abs_diff": float(np.abs(a - b).max())}
+    if not result["identical"]:
+        raise RuntimeError(f"model.pt reloaded into the rebuilt module differs from the winner: {result}")
+    return result
+
+
+def export_onnx(folder: Path, model: nn.Module, spec: dict, x: np.ndarray, y: np.ndarray,
+                options: ExportOptions) -> dict:
+    """Write model.onnx (checked by onnx.checker) and compare it with ``model`` on (x, y)."""
+    import onnx
+
+    from apq.export.check import compare
+    from apq.export.onnx_graph import OPSET, subnet_graph
+
+    graph = subnet_graph(model, spec)
+    onnx.checker.check_model(graph, full_check=True)
+    data = graph.SerializeToString()
+    (folder / ONNX_FILE).write_bytes(data)
+    result = compare(model, data, x, y, options.batch, options.threads)
+    if not result["ok"]:
+        raise RuntimeError(f"the ONNX export does not reproduce the fake-quantized model: {result}")
+    return {"opset": OPSET, **result}
+
+
+def export_run(run_dir: Path, space: SearchSpace, out_dir: Path | None = None, options: ExportOptions = ExportOptions(),
+               data_dir=None) -> tuple[Path, dict]:
+    """Export the verified joint winner of ``run_dir``; returns (export folder, export.json)."""
+    from apq.export.check import accuracy, torch_logits
+    from apq.export.torch_module import write_torch_export
+    from apq.search.run import torch_threads
+
+    started = time.perf_counter()
+    model, payload, verify = verified_winner(run_dir)
+    if payload["spec"]["space"] != space.name:
+        raise UserError(f"run {run_dir} holds a winner of space '{payload['spec']['space']}', not '{space.name}'; "
+                        f"pass --space {payload['spec']['space']}")
+    x, y, norm = test_split(space, run_preset(run_dir), data_dir, options.test_images)
+    spec = {**payload["spec"], "normalization": norm, "run": verify.get("run"), "target": verify.get("target"),
+            "verified": {k: verify.get(k) for k in ("measured_acc", "test_images", "predicted_acc", "latency_ms",
+                                                     "energy_mj", "bitops")}}
+    final = out_dir or run_dir / EXPORT_DIR
+    report = {"apq_version": __version__, "run": str(run_dir), "space": space.name, "genome": spec["genome"],
+              "arch": spec["arch"], "formats": list(options.formats), "test_split": "official test split, first "
+              f"{len(x)} images", "test_images": len(x)}
+    with torch_threads(options.threads), staged_folder(final) as folder:
+        files = []
+        if "torch" in options.formats:
+            files += write_torch_export(folder, model, spec)
+            report["torch_reload"] = check_torch_reload(folder, model, x[:options.batch])
+        if "onnx" in options.formats:
+            report["onnx"] = export_onnx(folder, model, spec, x, y, options)
+            files.append(ONNX_FILE)
+            report["fake_quant_acc"] = report["onnx"]["fake_quant_acc"]
+        else:
+            report["fake_quant_acc"] = accuracy(torch_logits(model, x, options.batch), y)
+        report["files"] = files
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        write_json(folder / REPORT, report)
+    log.info("exported %s to %s", spec["arch"], final)
+    return final, report
