@@ -65,3 +65,28 @@ def write_json(path: str | Path, data) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
     return Path(path)
+
+
+def load_weights_only(path: str | Path, fix: str):
+    """``torch.load(path, weights_only=True)`` on the CPU; a file that cannot be read that way
+    (missing, truncated, not a torch file, or carrying a pickled object, which is never
+    unpickled) ends in a one-line :class:`UserError` that closes with ``fix`` (what to do)."""
+    import pickle
+    import re
+
+    import torch
+
+    from apq.errors import UserError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; {fix}") from None
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))  # weights_only refused a class or function reference
+        if found is None:
+            raise UserError(f"cannot read {path}: not a torch file, or a corrupt one; {fix}") from None
+        raise UserError(f"{path} holds a pickled Python object ({found.group(1)}), which is never loaded "
+                        f"(weights_only); {fix}") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"cannot read {path}: truncated or corrupt ({type(err).__name__}); {fix}") from None

@@ -279,7 +279,7 @@ ROWS = [
         ("imagenet-apq", "772", "fmnist", "360")),
     Row("pt-other-encoding", "--predictor of another fmnist encoding (bits 4, 8 only)", _predictor_for(other_bits_space()),
         ("encoding dim 320", "encoding dim 360")),
-    Row("pt-pickle", "--predictor carrying a pickle payload", _pickled_predictor, ("evil.pt", "cannot read")),
+    Row("pt-pickle", "--predictor carrying a pickle payload", _pickled_predictor, ("evil.pt", "pickled Python object", "never loaded")),
     # hardware tables
     Row("lut-missing-lut", "LUT missing one entry", _lut_row("missing", "lut"), ("missing", "fpga-missing")),
     Row("lut-missing-search", "LUT missing one entry", _lut_row("missing", "search"), ("missing", "fpga-missing")),

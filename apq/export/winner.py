@@ -11,7 +11,6 @@ A plain container, loadable with ``torch.load(path, weights_only=True)``::
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from torch import nn
 
 from apq.errors import UserError
 from apq.export.spec import build_model, model_spec
-from apq.io import atomic_path
+from apq.io import atomic_path, load_weights_only
 from apq.space.space import SearchSpace
 
 WINNER = "winner.pt"  # also apq.verify.run.WINNER
@@ -43,12 +42,7 @@ def save_winner(path: Path, model: nn.Module, space: SearchSpace, genome, per_ch
 
 def read_winner(path: Path) -> dict:
     """The payload of a ``winner.pt`` (weights_only); one-line :class:`UserError` if unusable."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run 'apq verify' on the run first") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        raise UserError(f"cannot read {path} ({type(err).__name__}); delete it and rerun 'apq verify'") from None
+    payload = load_weights_only(path, "delete it and rerun 'apq verify' on the run")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path} is not an {FORMAT} file; delete it and rerun 'apq verify'")
     return payload

@@ -68,7 +68,7 @@ def _cost_pair(path: Path, key: str, value, lat_key: str, energy_key: str, energ
     except (KeyError, TypeError, ValueError):
         raise UserError(f"LUT {path}: entry '{key}' needs numeric '{lat_key}' and '{energy_key}'") from None
     if not math.isfinite(lat) or lat < 0 or (not energy_optional and not math.isfinite(energy)) or energy < 0:
-        raise UserError(f"LUT {path}: entry '{key}' has a negative or NaN cost ({lat}, {energy})")
+        raise UserError(f"LUT {path}: entry '{key}' has a negative or NaN cost (latency {lat}, energy {energy})")
     return lat, energy
 
 

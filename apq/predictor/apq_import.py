@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from apq.errors import UserError
+from apq.io import load_weights_only
 from apq.predictor.estimator import QuantMLPPredictor
 from apq.predictor.load import predictor_path, save_predictor
 from apq.predictor.network import AccuracyMLP
@@ -73,12 +74,9 @@ def convert_apq_state_dict(state: dict[str, torch.Tensor], space: SearchSpace, s
 def import_apq_predictor(path: str | Path, space: SearchSpace) -> Path:
     """Read APQ's checkpoint at ``path`` and write it as ``predictors/<space>/quant.pt``; returns that path."""
     path = Path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"no APQ predictor checkpoint at {path}; pass the path of APQ's acc_quant.pt") from None
-    except Exception as err:  # noqa: BLE001 - an unreadable user file is the user's to fix
-        raise UserError(f"cannot read {path} as a weights-only torch checkpoint ({type(err).__name__})") from None
+    if not path.exists():
+        raise UserError(f"no APQ predictor checkpoint at {path}; pass the path of APQ's acc_quant.pt")
+    raw = load_weights_only(path, "pass APQ's released acc_quant.pt")
     net = convert_apq_state_dict(raw, space, str(path))
     predictor = QuantMLPPredictor(net.fp32_dim, hidden_size=net.output.in_features, n_layers=len(net.hidden),
                                   bit_merge=net.bit_merge).set_network(net)

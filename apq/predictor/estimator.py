@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from apq.predictor.network import AccuracyMLP
-from apq.predictor.train import pick_device, predict_array, train_network
+from apq.predictor.train import pick_device, predict_array, predict_hot_array, train_network
+from apq.space.encoding import HotIndices
 
 
 class NotFittedError(RuntimeError):
@@ -96,6 +97,15 @@ class MLPPredictor:
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"expected encodings of shape (N, {self.n_features_in_}), got {X.shape}")
         return predict_array(self.network_, X, self.device_)
+
+    def predict_hot(self, hot: HotIndices) -> np.ndarray:
+        """``predict(encodings)`` from where the encodings' ones are (the search's fast path: no
+        dense (N, dim) matrix, no first-layer matrix product): float64 (N,) percent."""
+        if not hasattr(self, "network_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load a checkpoint")
+        if hot.dim != self.n_features_in_:
+            raise ValueError(f"expected encodings of width {self.n_features_in_}, got {hot.dim}")
+        return predict_hot_array(self.network_, hot, self.device_)
 
     @property
     def encoding_dim(self) -> int:

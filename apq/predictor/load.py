@@ -22,7 +22,7 @@ import torch
 
 from apq import __version__
 from apq.errors import UserError
-from apq.io import atomic_path, project_root
+from apq.io import atomic_path, load_weights_only, project_root
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.network import AccuracyMLP
 from apq.space.encoding import Encoder
@@ -84,10 +84,7 @@ def read_checkpoint(path: str | Path, kind: str, space: SearchSpace) -> dict:
     path = Path(path)
     if not path.exists():
         raise UserError(_missing_message(path, kind, space.name))
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"cannot read {path} ({type(err).__name__}); delete it and rerun 'apq predictor'") from None
+    payload = load_weights_only(path, "delete it and rerun 'apq predictor'")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("kind") != kind:
         raise UserError(f"{path} is not an apq {kind} predictor checkpoint; delete it and rerun 'apq predictor'")
     check_encoding(payload, space, path)
@@ -98,8 +95,9 @@ def check_encoding(payload: dict, space: SearchSpace, path: Path) -> None:
     """Refuse a checkpoint made for another space or encoding width, naming both."""
     theirs, mine = payload.get("encoding", {}), _expected_encoding(space)
     if payload.get("space") != space.name or theirs != mine:
-        raise UserError(f"{path} was made for space '{payload.get('space')}' (encoding dim {theirs.get('dim')}, "
-                        f"fp32 {theirs.get('fp32_dim')}), not '{space.name}' (encoding dim {mine['dim']}, "
+        other = "another version of" if payload.get("space") == space.name else "space"
+        raise UserError(f"{path} was made for {other} '{payload.get('space')}' (encoding dim {theirs.get('dim')}, "
+                        f"fp32 {theirs.get('fp32_dim')}), not this '{space.name}' (encoding dim {mine['dim']}, "
                         f"fp32 {mine['fp32_dim']}); rerun 'apq predictor --space {space.name}'")
 
 

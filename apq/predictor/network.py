@@ -34,6 +34,20 @@ class AccuracyMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.hidden[0](x[:, : self.fp32_dim])
         bits = self.bit_branch(x[:, self.fp32_dim:]) if self.bit_branch is not None else None
+        return self._after_first_layer(h, bits)
+
+    def forward_hot(self, fp32_cols: torch.Tensor, fp32_on: torch.Tensor, bit_cols: torch.Tensor,
+                    bit_on: torch.Tensor) -> torch.Tensor:
+        """``forward(x)`` for a 0/1 input given by where its ones are (see
+        :class:`apq.space.encoding.HotIndices`): the first layer (and the bit branch) become a sum
+        of weight columns, so the dense input is never built. Same outputs as ``forward`` up to
+        float32 summation order. Indices int64 (N, K), ``*_on`` float32 (N, K) -> (N,) percent."""
+        h = linear_of_ones(self.hidden[0], fp32_cols, fp32_on)
+        bits = linear_of_ones(self.bit_branch, bit_cols, bit_on) if self.bit_branch is not None else None
+        return self._after_first_layer(h, bits)
+
+    def _after_first_layer(self, h: torch.Tensor, bits: torch.Tensor | None) -> torch.Tensor:
+        """From the first layer's pre-activation (N, hidden) and the bit branch's output to (N,)."""
         if bits is not None and self.bit_merge == "before_relu":
             h = h + bits
         h = torch.relu(h)
@@ -65,3 +79,10 @@ class AccuracyMLP(nn.Module):
         if self.bit_branch is not None:
             nn.init.zeros_(self.bit_branch.weight)
             nn.init.zeros_(self.bit_branch.bias)
+
+
+def linear_of_ones(layer: nn.Linear, cols: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` for x (N, in) that is ``on`` (N, K) at columns ``cols`` (N, K) and 0 elsewhere:
+    the bias plus the weighted sum of K weight columns, one embedding-bag lookup (N, out)."""
+    weight_rows = layer.weight.t().contiguous()  # (in, out): embedding_bag gathers rows
+    return nn.functional.embedding_bag(cols, weight_rows, per_sample_weights=on, mode="sum") + layer.bias

@@ -40,6 +40,14 @@ def predict_array(net: nn.Module, X: np.ndarray, device: torch.device) -> np.nda
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
 
+@torch.inference_mode()
+def predict_hot_array(net: nn.Module, hot, device: torch.device) -> np.ndarray:
+    """:func:`predict_array` for a :class:`apq.space.encoding.HotIndices` batch (one forward pass)."""
+    net.eval()
+    tensors = [torch.as_tensor(a, device=device) for a in (hot.fp32_cols, hot.fp32_on, hot.bit_cols, hot.bit_on)]
+    return net.forward_hot(*tensors).cpu().numpy().astype(np.float64)
+
+
 def _epoch(net, optimiser, X, y, batch_size, generator) -> float:
     """One pass over (X, y) in a seeded random order; mean training MSE."""
     net.train()

@@ -100,10 +100,17 @@ class Problem:
         """(N,) excess of the constrained metric over its limit (0 when within it)."""
         return np.maximum(costs.metric(self.constraint.metric) - self.constraint.limit, 0.0)
 
+    def predict(self, genomes: np.ndarray) -> np.ndarray:
+        """Predicted accuracy (N,) of genomes (N, n_genes): through the predictor's ``predict_hot``
+        when it has one (same values, no dense encoding), else ``predict`` on the encodings."""
+        if hasattr(self.predictor, "predict_hot"):
+            return self.predictor.predict_hot(self.encoder.hot_indices(genomes))
+        return self.predictor.predict(self.encoder.encode(genomes))
+
     def evaluate(self, genomes: np.ndarray, costs: Costs | None = None) -> Batch:
         """Evaluate genomes (N, n_genes) in one batch; ``costs`` may be passed if already known."""
         costs = self.cost(genomes) if costs is None else costs
-        acc = np.asarray(self.predictor.predict(self.encoder.encode(genomes)), dtype=np.float64).reshape(-1)
+        acc = np.asarray(self.predict(genomes), dtype=np.float64).reshape(-1)
         if acc.shape != (len(genomes),):
             raise ValueError(f"predictor returned {acc.shape} for {len(genomes)} candidates")
         self.queries += len(genomes)

@@ -8,11 +8,29 @@ encoding; depth is read off which blocks are non-zero.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from apq.space.space import BIT_GENES, SearchSpace
+
+
+@dataclass(frozen=True)
+class HotIndices:
+    """The ones of a batch of encodings as indices, without the dense (N, dim) matrix.
+
+    ``fp32_cols`` int64 (N, 2B): the kernel and middle-channel columns of each block (into the fp32
+    part); ``bit_cols`` int64 (N, 4B): the pw_w, pw_a, dw_w, dw_a columns, counted from the start
+    of the bit part (empty (N, 0) for fp32 encodings). ``fp32_on`` / ``bit_on`` float32, same
+    shapes: 1 where the column is set, 0 for skipped blocks. ``dim``: width of the dense encoding.
+    """
+
+    fp32_cols: np.ndarray
+    fp32_on: np.ndarray
+    bit_cols: np.ndarray
+    bit_on: np.ndarray
+    dim: int
 
 
 class Encoder:
@@ -61,6 +79,17 @@ class Encoder:
         out = np.zeros((len(genomes), self.dim if quant else self.fp32_dim), dtype=np.float32)
         out[rows[active], cols[active]] = 1.0
         return out
+
+    def hot_indices(self, genomes: np.ndarray, quant: bool = True) -> HotIndices:
+        """Where ``encode(genomes, quant)`` holds its ones (see :class:`HotIndices`)."""
+        genomes = np.atleast_2d(np.asarray(genomes, dtype=np.int64))
+        n = len(genomes)
+        cols = self.hot_columns(genomes, ("kernel", "mid") + (BIT_GENES if quant else ()))
+        on = np.repeat(self.space.active_blocks(genomes).astype(np.float32)[:, None, :], cols.shape[1], axis=1)
+        cols, on = cols.reshape(n, -1), on.reshape(n, -1)
+        split = 2 * self.space.n_blocks
+        return HotIndices(cols[:, :split], on[:, :split], cols[:, split:] - self.fp32_dim, on[:, split:],
+                          self.dim if quant else self.fp32_dim)
 
     def describe(self) -> dict:
         """Dimensions saved with every artifact that stores encodings."""

@@ -8,15 +8,13 @@ another space, or for other settings, is refused with a one-line :class:`UserErr
 from __future__ import annotations
 
 import json
-import pickle
-import re
 from pathlib import Path
 
 import torch
 
 from apq import __version__
 from apq.errors import UserError
-from apq.io import atomic_path, space_data_dir
+from apq.io import atomic_path, load_weights_only, space_data_dir
 from apq.presets import Preset
 from apq.space.space import SearchSpace
 from apq.supernet.config import SupernetConfig
@@ -70,18 +68,9 @@ def check_settings(meta: dict, config: SupernetConfig, preset: Preset, path: Pat
 
 def read(path: Path, expected_format: str) -> dict:
     """``torch.load(weights_only=True)`` with a one-line error for unreadable or foreign files."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run 'apq supernet' (or 'make supernet') first") from None
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL (\S+)", str(err))  # weights_only refused a class or function reference
-        if found is None:
-            raise UserError(f"cannot read {path}: not a torch file, or a corrupt one; delete it and rerun") from None
-        raise UserError(f"{path} holds a pickled Python object ({found.group(1)}), which is never loaded "
-                        "(weights_only); use a file written by 'apq supernet', or delete it and rerun") from None
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"cannot read {path}: {type(err).__name__}; delete it and rerun") from None
+    if not Path(path).exists():
+        raise UserError(f"{path} not found; run 'apq supernet' (or 'make supernet') first")
+    payload = load_weights_only(path, "use a file written by 'apq supernet', or delete it and rerun")
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
         raise UserError(f"{path} is not an {expected_format} file; delete it and rerun")
     return payload

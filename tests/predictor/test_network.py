@@ -1,4 +1,5 @@
 """The network: transfer initialisation is exact, and the bit branch joins where configured."""
+import numpy as np
 import pytest
 import torch
 
@@ -46,3 +47,17 @@ def test_param_groups_give_the_bit_branch_its_rate():
 def test_bad_shape_raises():
     with pytest.raises(ValueError):
         AccuracyMLP(12, 8, 16, 3, "sideways")
+
+
+@pytest.mark.parametrize("merge", ["after_relu", "before_relu"])
+def test_forward_hot_equals_forward_on_the_dense_one_hot(merge, apq_space):
+    from apq.space.encoding import Encoder
+    from apq.space.genome import sample
+
+    enc = Encoder(apq_space)
+    genomes = sample(apq_space, 40, np.random.default_rng(0))
+    net = _random(AccuracyMLP(enc.fp32_dim, enc.dim - enc.fp32_dim, 32, 3, merge), 4)
+    hot = enc.hot_indices(genomes)
+    tensors = [torch.as_tensor(a) for a in (hot.fp32_cols, hot.fp32_on, hot.bit_cols, hot.bit_on)]
+    dense = net(torch.as_tensor(enc.encode(genomes)))
+    torch.testing.assert_close(net.forward_hot(*tensors), dense, rtol=1e-5, atol=1e-4)

@@ -55,3 +55,16 @@ def test_skipped_block_genes_do_not_change_encoding(seed):
         mutated[:, space.slices[gene]] = cols
     enc = Encoder(space)
     assert np.array_equal(enc.encode(genomes), enc.encode(mutated))
+
+
+def test_hot_indices_mark_exactly_the_ones_of_encode(space):
+    enc = Encoder(space)
+    genomes = sample(space, 64, np.random.default_rng(3))
+    for quant in (True, False):
+        hot = enc.hot_indices(genomes, quant)
+        dense = np.zeros((len(genomes), hot.dim), dtype=np.float32)
+        rows = np.arange(len(genomes))[:, None]
+        np.add.at(dense, (rows, hot.fp32_cols), hot.fp32_on)
+        np.add.at(dense, (rows, enc.fp32_dim + hot.bit_cols), hot.bit_on)
+        assert np.array_equal(dense, enc.encode(genomes, quant))  # add.at: a column set twice would show as 2
+        assert hot.bit_cols.shape[1] == (4 * space.n_blocks if quant else 0)
