@@ -15,6 +15,10 @@ ENERGY ?=
 DATA_DIR ?=
 # Extra flags for `apq search`, e.g. SEARCH_FLAGS=--baselines
 SEARCH_FLAGS ?=
+# `make verify` / `make export`: a run folder or name (default: the latest run of SPACE/TARGET),
+# and the export format (onnx, torch or all).
+RUN ?=
+FORMAT ?= all
 # Sample generation: JOBS workers (default one per core); BACKEND=dask with ADDRESS=tcp://host:8786
 # spreads the same work over a dask.distributed cluster.
 JOBS ?=
@@ -24,11 +28,12 @@ ADDRESS ?=
 DATA_FLAG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 SAMPLE_FLAGS := --backend $(BACKEND)$(if $(JOBS), --jobs $(JOBS),)$(if $(ADDRESS), --address $(ADDRESS),)
 
-.PHONY: help setup data test bench bench-samples bench-quality lut space supernet samples predictor search verify export clean
+.PHONY: help setup data test bench bench-supernet bench-samples bench-quality bench-pipeline lut space supernet samples predictor search verify export clean
 
 help:
-	@echo "make setup | data | test | bench | bench-samples | bench-quality | lut | space | supernet | samples | predictor | search | verify | export"
-	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS"
+	@echo "make setup | data | test | bench | bench-supernet | bench-samples | bench-quality | bench-pipeline"
+	@echo "     lut | space | supernet | samples | predictor | search | verify | export"
+	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS RUN FORMAT"
 
 # torch==2.13.0 first: it is the local CPU build; an unpinned torch would pull CUDA wheels.
 $(STAMP): pyproject.toml
@@ -61,6 +66,14 @@ bench-samples: supernet
 bench-quality: predictor
 	$(PY) bench/search_quality.py --jobs 2
 
+# Supernet sub-nets vs the same sub-nets trained from scratch (~1 h), and the whole default
+# pipeline timed stage by stage in a fresh APQ_ROOT (~1 h).
+bench-supernet: supernet
+	$(PY) bench/supernet.py
+
+bench-pipeline: setup
+	$(PY) bench/pipeline.py
+
 lut: setup
 	$(APQ) lut --space $(SPACE) --target $(TARGET) --preset $(PRESET)
 
@@ -90,11 +103,11 @@ search: predictor
 
 # Verify the latest run of SPACE/TARGET again (e.g. after `apq search --baselines`).
 verify: setup
-	$(APQ) verify --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(DATA_FLAG)
+	$(APQ) verify $(RUN) --space $(SPACE) --target $(TARGET) $(if $(RUN),,--preset $(PRESET)) $(DATA_FLAG)
 
 # Export the latest verified run of SPACE/TARGET (ONNX QDQ + PyTorch), checked with onnxruntime.
 export: setup
-	$(APQ) export --space $(SPACE) --target $(TARGET) $(DATA_FLAG)
+	$(APQ) export $(RUN) --space $(SPACE) --target $(TARGET) --format $(FORMAT) $(DATA_FLAG)
 
 clean:
 	rm -rf results

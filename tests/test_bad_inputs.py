@@ -156,13 +156,24 @@ def lut(root: Path, damage: str) -> Path:
     return path
 
 
-def latency_bounds() -> tuple[float, float]:
-    """Exact (cheapest, dearest) latency in ms of fmnist genomes on fpga."""
+def other_space_lut(root: Path) -> Path:
+    """The own-format LUT of imagenet-apq on fpga (what ``apq lut --space imagenet-apq --target fpga -o`` writes)."""
+    from apq.hardware.cost import block_option_layers
+    from apq.hardware.lut import distinct_layers, write_lut
+
+    space, target = create_space("imagenet-apq"), create_target("fpga")
+    return write_lut(root / "fpga-imagenet-apq.json", distinct_layers(list(block_option_layers(space))), target,
+                     target.fixed_cost(space.head_layers(), space.tail_layers()), space.name)
+
+
+def fpga_bounds(metric: str) -> tuple[float, float]:
+    """Exact (cheapest, dearest) ``metric`` (latency_ms or energy_mj) of fmnist genomes on fpga."""
     table = CostTable(create_space("fmnist"), create_target("fpga"))
-    return cost_bounds(table, Rules(table.space, table.target.forbidden), "latency_ms")
+    return cost_bounds(table, Rules(table.space, table.target.forbidden), metric)
 
 
-LOW, HIGH = latency_bounds()
+LOW, HIGH = fpga_bounds("latency_ms")
+ENERGY_LOW, ENERGY_HIGH = fpga_bounds("energy_mj")
 
 
 # ----- the table --------------------------------------------------------------------------------
@@ -240,9 +251,25 @@ def _pickled_predictor(root):
     return [*SEARCH, "--latency", "3", "--predictor", str(path)]
 
 
+def _supernet(change):
+    """Rows with ``supernet=True``: ``change`` the copied data/fmnist/supernet.pt, then run ``apq samples``."""
+    def make(root):
+        change(root / "data" / "fmnist" / "supernet.pt")
+        return SAMPLES
+    return make
+
+
+def _other_space_supernet(path):
+    from apq.supernet import checkpoint as ckpt
+
+    payload = ckpt.read(path, ckpt.FORMAT)
+    payload["meta"] = {**payload["meta"], "space": "imagenet-apq"}  # as if trained for the other space
+    ckpt.write(path, payload)
+
+
 def _lut_row(damage, command):
     def make(root):
-        path = lut(root, damage)
+        path = other_space_lut(root) if damage == "other-space" else lut(root, damage)
         return ["lut", "--space", "fmnist", "--target", str(path)] if command == "lut" else \
             ["search", "--space", "fmnist", "--target", str(path), "--preset", "smoke", "--latency", "3"]
     return make
@@ -279,12 +306,21 @@ ROWS = [
         ("imagenet-apq", "772", "fmnist", "360")),
     Row("pt-other-encoding", "--predictor of another fmnist encoding (bits 4, 8 only)", _predictor_for(other_bits_space()),
         ("encoding dim 320", "encoding dim 360")),
+    # supernet files
+    Row("supernet-other-space", "supernet.pt of space imagenet-apq", _supernet(_other_space_supernet),
+        ("supernet.pt", "'imagenet-apq'", "not 'fmnist'"), supernet=True),
+    Row("supernet-truncated", "truncated supernet.pt", _supernet(_truncate),
+        ("supernet.pt", "truncated or corrupt"), supernet=True),
     Row("pt-pickle", "--predictor carrying a pickle payload", _pickled_predictor, ("evil.pt", "pickled Python object", "never loaded")),
     # hardware tables
     Row("lut-missing-lut", "LUT missing one entry", _lut_row("missing", "lut"), ("missing", "fpga-missing")),
     Row("lut-missing-search", "LUT missing one entry", _lut_row("missing", "search"), ("missing", "fpga-missing")),
     Row("lut-negative", "LUT with a negative latency", _lut_row("negative", "search"), ("negative", "-0.5")),
     Row("lut-nan", "LUT with a NaN latency", _lut_row("nan", "lut"), ("NaN", "nan")),
+    Row("lut-other-space-lut", "own-format LUT made for space imagenet-apq", _lut_row("other-space", "lut"),
+        ("fpga-imagenet-apq.json", "'imagenet-apq'", "not 'fmnist'")),
+    Row("lut-other-space-search", "own-format LUT made for space imagenet-apq", _lut_row("other-space", "search"),
+        ("fpga-imagenet-apq.json", "'imagenet-apq'", "not 'fmnist'"), predictor=True),
     # names
     Row("unknown-space", "unknown space", lambda root: ["space", "--space", "cifar-huge"], ("unknown space", "fmnist")),
     Row("unknown-target", "unknown target", lambda root: ["lut", "--space", "fmnist", "--target", "tpu9"],
@@ -297,6 +333,8 @@ ROWS = [
     Row("latency-negative", "--latency -1", lambda root: [*SEARCH, "--latency", "-1"], ("--latency -1", "ms"),
         predictor=True),
     Row("latency-nan", "--latency nan", lambda root: [*SEARCH, "--latency", "nan"], ("--latency nan",),
+        predictor=True),
+    Row("energy-nan", "--energy nan", lambda root: [*SEARCH, "--energy", "nan"], ("--energy nan", f"{ENERGY_LOW:.6g} to {ENERGY_HIGH:.6g} mJ"),
         predictor=True),
 ]
 

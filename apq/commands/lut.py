@@ -25,7 +25,7 @@ def run(args) -> int:
     from apq.space.registry import create_space
 
     space = create_space(args.space)
-    target = create_target(args.target, resolve_preset(args))
+    target = create_target(args.target, resolve_preset(args), space.name)
     CostTable(space, target)  # refuses incomplete tables before anything is written
     layers = distinct_layers(list(block_option_layers(space)))
     fixed = target.fixed_cost(space.head_layers(), space.tail_layers())

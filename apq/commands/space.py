@@ -42,7 +42,7 @@ def _print_samples(space, args) -> None:
 
     if args.sample > 100_000:
         raise UserError(f"--sample {args.sample} is too many to print; use at most 100000")
-    target = create_target(args.target) if args.target else None
+    target = create_target(args.target, space=space.name) if args.target else None
     rules = Rules(space, target.forbidden if target else ())
     genomes = sample(space, args.sample, np.random.default_rng(args.seed), rules)
     costs = CostTable(space, target).evaluate(genomes) if target else None

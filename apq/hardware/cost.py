@@ -8,14 +8,12 @@ table is built; evaluating N genomes is then a gather and a sum (no Python loop 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from apq.errors import UserError
 from apq.hardware.layers import ConvLayers
-from apq.hardware.target import HardwareTarget, create_target
-from apq.space.registry import create_space
+from apq.hardware.target import HardwareTarget
 from apq.space.space import SearchSpace
 
 METRICS = ("latency_ms", "energy_mj", "bitops")
@@ -120,8 +118,3 @@ class CostTable:
         """Space and target descriptions, saved next to artifacts costed with this table."""
         return {"space": self.space.name, "target": self.target.describe()}
 
-
-@lru_cache(maxsize=16)
-def cost_table(space_name: str, target_name: str) -> CostTable:
-    """Cached table for registered names (or user space/LUT paths)."""
-    return CostTable(create_space(space_name), create_target(target_name))

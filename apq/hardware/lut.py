@@ -46,8 +46,12 @@ class LutTarget(HardwareTarget):
         return {"name": self.name, "class": "LutTarget", "source": self.source, "entries": len(self.entries)}
 
 
-def load_lut_target(path: str | Path) -> LutTarget:
-    """Load a LUT file in either format, refusing negative, NaN or malformed entries (UserError)."""
+def load_lut_target(path: str | Path, space: str | None = None) -> LutTarget:
+    """Load a LUT file in either format, refusing negative, NaN or malformed entries (UserError).
+
+    With ``space`` (a space name), a file in this project's format made for another space is
+    refused too; APQ's format names no space, so it is only checked by its entries.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -56,7 +60,7 @@ def load_lut_target(path: str | Path) -> LutTarget:
     if not isinstance(data, dict):
         raise UserError(f"LUT {path} must be a JSON object")
     if data.get("format") == FORMAT:
-        return _from_own_format(path, data)
+        return _from_own_format(path, data, space)
     return _from_apq_format(path, data)
 
 
@@ -101,7 +105,12 @@ def _infer_apq_rules(entries: dict) -> tuple[ForbiddenChoice, ...]:
     return tuple(rules)
 
 
-def _from_own_format(path: Path, data: dict) -> LutTarget:
+def _from_own_format(path: Path, data: dict, space: str | None = None) -> LutTarget:
+    made_for = data.get("space")
+    if space is not None and made_for is not None and made_for != space:
+        target = data.get("target", "<target>")
+        raise UserError(f"LUT {path} was made for space '{made_for}', not '{space}'; "
+                        f"rebuild it with 'apq lut --space {space} --target {target}'")
     if list(data.get("columns", [])) != list(COLUMNS):
         raise UserError(f"LUT {path}: columns must be {list(COLUMNS)}")
     entries = {}

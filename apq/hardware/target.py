@@ -77,10 +77,11 @@ def target_names() -> list[str]:
     return sorted(_TARGETS)
 
 
-def create_target(name: str, preset=None) -> HardwareTarget:
+def create_target(name: str, preset=None, space: str | None = None) -> HardwareTarget:
     """Instantiate a registered target (sized by ``preset`` if given), or load a LUT file path.
 
-    Raises :class:`UserError` for an unknown name.
+    ``space`` (a space name) makes a LUT file made for another space a :class:`UserError`, as
+    is an unknown name.
     """
     _load_builtin_targets()
     if name in _TARGETS:
@@ -88,7 +89,7 @@ def create_target(name: str, preset=None) -> HardwareTarget:
     if name.endswith(".json"):
         from apq.hardware.lut import load_lut_target
 
-        return load_lut_target(name)
+        return load_lut_target(name, space)
     raise UserError(f"unknown target '{name}'; choose one of {', '.join(sorted(_TARGETS))} or a LUT .json path")
 
 

@@ -13,11 +13,12 @@ Baselines (APQ's comparisons, section 4 of the paper):
   combination with the fixed bits (BitFusion: 7x7 depthwise at 4-bit activations) the free
   gene (the kernel) is re-drawn. Skipped when the space offers no such bit width.
 - ``sequential``: architecture, then pruning, then quantization, each a GA with a third of the
-  budget. (1) Kernels and depths with every block at its widest channel count and 8-bit
-  weights/activations, costed at 8 bits and scored by the quantization-aware predictor at W8A8
-  (the fp32 proxy: at 8 bits the predictor sees no quantization loss to trade); (2) channel
-  counts with that architecture fixed, still at 8 bits; (3) the bit policy with architecture and
-  channels fixed. Stages 1 and 2 keep their best candidate feasibility first, so if the widest
+  budget. (1) Kernels and depths with every block at its widest channel count, scored by the
+  fp32 predictor (APQ's fp32 architecture search) and costed at 8-bit weights/activations;
+  (2) channel counts with that architecture fixed, still fp32-scored and costed at 8 bits;
+  (3) the bit policy with architecture and channels fixed, scored by the quantization-aware
+  predictor. Without an fp32 predictor (e.g. an imported APQ checkpoint only), stages 1 and 2
+  score with the quantization-aware predictor at W8A8 instead (``notes["architecture_scored_by"]``). Stages 1 and 2 keep their best candidate feasibility first, so if the widest
   channels cannot meet the limit stage 1 returns the cheapest architecture it found and the
   pruning stage has to close the gap; only a feasible stage-3 result is reported.
 """
@@ -123,28 +124,38 @@ SEQUENTIAL_STAGES = (("architecture", ("mid",), True), ("pruning", ("depth", "ke
 
 
 def sequential(problem: Problem, rules: Rules, config: SearchConfig, seed, budget: int,
-               costs: tuple[str, ...] = ("latency_ms",)) -> MethodResult:
-    """Architecture, then channels, then bits (see module docstring), a third of ``budget`` each."""
-    space, start = problem.space, problem.queries
+               costs: tuple[str, ...] = ("latency_ms",), fp32_problem: Problem | None = None) -> MethodResult:
+    """Architecture, then channels, then bits (see module docstring), a third of ``budget`` each.
+
+    ``fp32_problem``: the same table and constraint scored by the fp32 predictor (``quant=False``),
+    for stages 1 and 2; None: ``problem`` scores them at W8A8."""
+    space = problem.space
+    stage_problems = (fp32_problem or problem, fp32_problem or problem, problem)
+
+    def queries() -> int:
+        return sum(p.queries for p in set(stage_problems))  # fp32_problem may be problem itself
+    start = queries()
     # A stage's seed population shrinks if a third of the budget cannot pay for a whole one.
     config = config.override(population=max(min(config.population, budget // 3), 8))
     per_stage = max((budget // 3 - config.population) // config.children, 0)
     high_bits = len(space.bit_choices) - 1  # the widest bit width (8 in the built-in spaces)
-    genome, notes, logbooks = space.cardinality - 1, {"stages": []}, []  # stage 1: widest channels
+    scorer = "fp32 predictor" if fp32_problem is not None else "quantization-aware predictor at W8A8"
+    genome, logbooks = space.cardinality - 1, []  # stage 1: widest channels
+    notes = {"architecture_scored_by": scorer, "stages": []}
     for i, (stage, fixed_genes, eight_bit) in enumerate(SEQUENTIAL_STAGES):
         frozen = frozen_columns(space, fixed_genes, genome)
         if eight_bit:
             frozen.update(frozen_columns(space, BIT_GENES, high_bits))
-        spent = problem.queries - start
+        spent = queries() - start
         gens = per_stage if i < 2 else max((budget - spent - config.population) // config.children, 0)
-        result, population = run_ga(f"sequential_{stage}", problem, Variation(space, rules, frozen), config,
-                                    [*np.atleast_1d(seed), i], costs, gens)
+        result, population = run_ga(f"sequential_{stage}", stage_problems[i], Variation(space, rules, frozen),
+                                    config, [*np.atleast_1d(seed), i], costs, gens)
         genome = population.genomes[0]
         notes["stages"].append({"stage": stage, "generations": gens, "queries": result.queries,
                                 "predicted_acc": float(population.acc[0]),
                                 "latency_ms": float(population.latency_ms[0]), "feasible": bool(population.feasible[0])})
         logbooks.append(result.logbook)
-    return MethodResult("sequential", result.best, result.front, _chain(logbooks), problem.queries - start, notes)
+    return MethodResult("sequential", result.best, result.front, _chain(logbooks), queries() - start, notes)
 
 
 def _chain(logbooks: list[tools.Logbook]) -> tools.Logbook:

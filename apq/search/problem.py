@@ -79,12 +79,14 @@ class Problem:
     """Predicted accuracy and cost of genomes of ``table.space`` under ``constraint``.
 
     ``queries`` counts predictor queries (candidates passed to the predictor) since creation.
+    ``quant``: the predictor reads the full encoding (fp32 + bit part); False for an fp32
+    predictor, which reads the architecture part only (bits then change the cost, not the score).
     """
 
-    def __init__(self, table: CostTable, predictor: AccuracyPredictor, constraint: Constraint):
+    def __init__(self, table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, quant: bool = True):
         self.space, self.table = table.space, table
         self.encoder = Encoder(table.space)
-        self.predictor, self.constraint = predictor, constraint
+        self.predictor, self.constraint, self.quant = predictor, constraint, quant
         self.queries = 0
 
     @cached_property
@@ -104,8 +106,8 @@ class Problem:
         """Predicted accuracy (N,) of genomes (N, n_genes): through the predictor's ``predict_hot``
         when it has one (same values, no dense encoding), else ``predict`` on the encodings."""
         if hasattr(self.predictor, "predict_hot"):
-            return self.predictor.predict_hot(self.encoder.hot_indices(genomes))
-        return self.predictor.predict(self.encoder.encode(genomes))
+            return self.predictor.predict_hot(self.encoder.hot_indices(genomes, self.quant))
+        return self.predictor.predict(self.encoder.encode(genomes, self.quant))
 
     def evaluate(self, genomes: np.ndarray, costs: Costs | None = None) -> Batch:
         """Evaluate genomes (N, n_genes) in one batch; ``costs`` may be passed if already known."""

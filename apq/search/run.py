@@ -70,14 +70,17 @@ def torch_threads(n: int):
 
 
 def run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,
-               seed: int, with_baselines: bool = False) -> SearchOutcome:
-    """Run the joint search (and baselines) of ``table.space`` on ``table.target``."""
+               seed: int, with_baselines: bool = False, fp32_predictor: AccuracyPredictor | None = None) -> SearchOutcome:
+    """Run the joint search (and baselines) of ``table.space`` on ``table.target``.
+
+    ``predictor`` reads full encodings (quantization-aware); ``fp32_predictor`` (optional, the
+    architecture part only) scores the sequential baseline's architecture and pruning stages."""
     with torch_threads(config.torch_threads):
-        return _run_search(table, predictor, constraint, config, seed, with_baselines)
+        return _run_search(table, predictor, constraint, config, seed, with_baselines, fp32_predictor)
 
 
 def _run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,
-                seed: int, with_baselines: bool) -> SearchOutcome:
+                seed: int, with_baselines: bool, fp32_predictor: AccuracyPredictor | None) -> SearchOutcome:
     rules = Rules(table.space, table.target.forbidden)
     costs = front_costs_for(constraint)
     problem = Problem(table, predictor, constraint)
@@ -91,7 +94,8 @@ def _run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Cons
     winner, method = _joint_winner(ga_result, front, constraint)
     outcome = SearchOutcome(constraint, costs, winner, method, front, [ga_result, nsga])
     if with_baselines:
-        outcome.baselines = run_baselines(problem, rules, config, seed, costs, outcome.queries)
+        fp32_problem = None if fp32_predictor is None else Problem(table, fp32_predictor, constraint, quant=False)
+        outcome.baselines = run_baselines(problem, rules, config, seed, costs, outcome.queries, fp32_problem)
     return outcome
 
 
@@ -104,8 +108,9 @@ def _joint_winner(ga_result: methods.MethodResult, front: Batch, constraint: Con
 
 
 def run_baselines(problem: Problem, rules: Rules, config: SearchConfig, seed: int, costs: tuple[str, ...],
-                  budget: int) -> dict[str, methods.MethodResult]:
-    """Random search, uniform W8A8 / W4A4 and sequential design, each with at most ``budget`` queries."""
+                  budget: int, fp32_problem: Problem | None = None) -> dict[str, methods.MethodResult]:
+    """Random search, uniform W8A8 / W4A4 and sequential design, each with at most ``budget`` queries
+    (``fp32_problem``: see :func:`apq.search.methods.sequential`)."""
     generations = max((budget - config.population) // config.children, 0)
     results = {"random": methods.random_search(problem, Variation(problem.space, rules), config, [seed, 2],
                                                budget, costs)}
@@ -115,20 +120,20 @@ def run_baselines(problem: Problem, rules: Rules, config: SearchConfig, seed: in
         if uniform is not None:
             results[uniform.name] = uniform
     log.info("baseline: sequential (architecture, pruning, quantization)")
-    results["sequential"] = methods.sequential(problem, rules, config, [seed, 5], budget, costs)
+    results["sequential"] = methods.sequential(problem, rules, config, [seed, 5], budget, costs, fp32_problem)
     return results
 
 
 def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredictor, predictor_info: dict,
                      constraint: Constraint, config: SearchConfig, preset: Preset, seed: int,
-                     with_baselines: bool) -> dict:
+                     with_baselines: bool, fp32_predictor: AccuracyPredictor | None = None) -> dict:
     """Run the search and write its run folder (all files or none); returns the ``best.json`` record.
 
     :class:`UserError` (and no run folder) if no candidate within the limit was found.
     """
     space, rules = table.space, Rules(table.space, table.target.forbidden)
     started = time.perf_counter()
-    outcome = run_search(table, predictor, constraint, config, seed, with_baselines)
+    outcome = run_search(table, predictor, constraint, config, seed, with_baselines, fp32_predictor)
     if outcome.winner is None:
         low = cost_bounds(table, rules, constraint.metric)[0]
         raise UserError(f"no genome within {constraint.metric} <= {constraint.limit:.6g} found in "

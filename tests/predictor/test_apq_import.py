@@ -1,4 +1,6 @@
 """Import of APQ's quantization-aware predictor: our forward equals APQ's architecture by hand."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -59,6 +61,29 @@ def test_cli_import_then_load_for_search(tmp_path, apq_encodings):
     expected = 100 * apq_forward(apq_state_dict(seed=1), torch.from_numpy(apq_encodings)).numpy()
     assert np.allclose(predictor.predict(apq_encodings), expected, atol=1e-3)
     assert torch.load(predictor_path("imagenet-apq", "quant"), weights_only=True)["source"] == "apq-import"
+
+
+def test_cli_import_then_search_end_to_end(tmp_path):
+    """`apq predictor --import-apq` then `apq search` on imagenet-apq, both as a user runs them."""
+    from apq.hardware.cost import CostTable
+    from apq.hardware.target import create_target
+    from apq.search.constraint import cost_bounds
+    from apq.space.genome import Rules
+    from tests.test_cli import apq
+
+    torch.save({"state_dict": apq_state_dict(seed=2)}, tmp_path / "acc_quant.pt")
+    imported = apq("predictor", "--space", "imagenet-apq", "--import-apq", str(tmp_path / "acc_quant.pt"),
+                   root=tmp_path, timeout=300)
+    assert imported.returncode == 0, imported.stderr
+    table = CostTable(create_space("imagenet-apq"), create_target("bitfusion"))
+    low, high = cost_bounds(table, Rules(table.space, table.target.forbidden), "latency_ms")
+    limit = float(f"{(low + high) / 2:.6g}")  # feasible: the midpoint of the space's latency range
+    searched = apq("search", "--space", "imagenet-apq", "--target", "bitfusion", "--preset", "smoke",
+                   "--latency", str(limit), "--run", "e2e", root=tmp_path, timeout=600)
+    assert searched.returncode == 0, searched.stderr
+    best = json.loads((tmp_path / "results" / "imagenet-apq" / "bitfusion" / "e2e" / "best.json").read_text())
+    # random APQ weights: the predicted accuracy is a finite number, not a plausible percentage
+    assert np.isfinite(best["predicted_acc"]) and best["latency_ms"] <= limit
 
 
 def test_wrong_space_refused_without_writing(tmp_path, capsys):

@@ -17,10 +17,11 @@ from apq.space.registry import create_space
 SPACE = create_space("fmnist")
 
 
-def make(kind, n, jobs=1, backend="loky", samples=None):
-    """Run smoke-preset generation in this process (jobs=1) or in workers; returns the file's samples."""
+def make(kind, n, jobs=1, backend="loky", samples=None, address=None):
+    """Run smoke-preset generation in this process (jobs=1) or in workers (on the cluster at
+    ``address``, as ``--backend dask --address`` does); returns the file's samples."""
     path = generate_samples(SPACE, "fmnist", kind, n, get_preset("smoke"), samples or get_sample_config("smoke"),
-                            get_quant_config("smoke"), RunOptions(jobs, backend))
+                            get_quant_config("smoke"), RunOptions(jobs, backend, address))
     assert path == sample_path("fmnist", kind)
     return read_samples(path)
 
@@ -123,6 +124,23 @@ def test_dask_local_cluster_makes_the_same_samples(root):
     local = make("fp32", 3)
     sample_path("fmnist", "fp32").unlink()
     clustered = make("fp32", 3, jobs=2, backend="dask")
+    assert np.array_equal(local.genome, clustered.genome)
+    np.testing.assert_array_equal(local.accuracy, clustered.accuracy)
+    np.testing.assert_array_equal(local.loss, clustered.loss)
+
+
+def test_dask_cluster_at_an_address_makes_the_same_samples(root):
+    """``--backend dask --address``: a cluster started outside the run (here by the test, two
+    worker processes on loopback) gives the samples of a local loky run."""
+    distributed = pytest.importorskip("distributed")
+    local = make("fp32", 3)
+    sample_path("fmnist", "fp32").unlink()
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True,
+                                       dashboard_address=None)
+    try:
+        clustered = make("fp32", 3, jobs=2, backend="dask", address=cluster.scheduler_address)
+    finally:
+        cluster.close()
     assert np.array_equal(local.genome, clustered.genome)
     np.testing.assert_array_equal(local.accuracy, clustered.accuracy)
     np.testing.assert_array_equal(local.loss, clustered.loss)

@@ -90,3 +90,23 @@ def test_random_search_spends_exactly_its_budget(fpga_fmnist, fmnist_predictor):
     result = methods.random_search(problem, Variation(table.space, rules), small_config(), 0, budget=333)
     assert result.queries == problem.queries == 333
     assert result.best is not None and len(result.front) >= 1
+
+
+def test_sequential_scores_architecture_with_the_fp32_predictor(fpga_fmnist, fmnist_predictor):
+    """Stages 1 and 2 query the fp32 predictor (architecture part only), stage 3 the quantization-aware one,
+    and the budget counts both."""
+    from tests.search.conftest import LinearScore
+
+    table, rules = fpga_fmnist
+    low, high = cost_bounds(table, rules, "latency_ms")
+    constraint = Constraint("latency_ms", low + 0.5 * (high - low))
+    fp32_dim = len(fmnist_predictor.weights) - 4 * table.space.n_blocks * len(table.space.bit_choices)
+    fp32 = Problem(table, LinearScore(fmnist_predictor.weights[:fp32_dim]), constraint, quant=False)
+    quant = Problem(table, fmnist_predictor, constraint)
+    config = small_config(generations=6)
+    result = methods.sequential(quant, rules, config, [0, 5], 2 * config.queries, fp32_problem=fp32)
+    assert result.notes["architecture_scored_by"] == "fp32 predictor"
+    stage_queries = [s["queries"] for s in result.notes["stages"]]
+    assert fp32.queries == sum(stage_queries[:2]) and quant.queries == stage_queries[2]
+    assert result.queries == fp32.queries + quant.queries <= 2 * config.queries
+    assert result.best is not None and result.best.violation[0] == 0
