@@ -28,10 +28,10 @@ ADDRESS ?=
 DATA_FLAG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 SAMPLE_FLAGS := --backend $(BACKEND)$(if $(JOBS), --jobs $(JOBS),)$(if $(ADDRESS), --address $(ADDRESS),)
 
-.PHONY: help setup data test bench bench-supernet bench-samples bench-quality bench-pipeline lut space supernet samples predictor search verify export clean
+.PHONY: help setup data test bench bench-supernet bench-quant bench-samples bench-quality bench-pipeline lut space supernet samples predictor search verify export clean
 
 help:
-	@echo "make setup | data | test | bench | bench-supernet | bench-samples | bench-quality | bench-pipeline"
+	@echo "make setup | data | test | bench | bench-supernet | bench-quant | bench-samples | bench-quality | bench-pipeline"
 	@echo "     lut | space | supernet | samples | predictor | search | verify | export"
 	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS RUN FORMAT"
 
@@ -70,6 +70,11 @@ bench-quality: predictor
 # pipeline timed stage by stage in a fresh APQ_ROOT (~1 h).
 bench-supernet: supernet
 	$(PY) bench/supernet.py
+
+# The measured comparisons behind the quantization defaults: W4A4 per-channel vs per-tensor
+# weights, learned vs fixed activation ranges, and fine-tune length vs ranking (~15 min).
+bench-quant: supernet
+	$(PY) bench/quant.py
 
 bench-pipeline: setup
 	$(PY) bench/pipeline.py
