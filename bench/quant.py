@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import logging
 import time
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -34,8 +35,8 @@ from apq.quant.pipeline import evaluate_quantized
 from apq.samples import evaluate as worker
 from apq.samples.config import get_sample_config
 from apq.space.registry import create_space
-from apq.space.space import BIT_GENES
 from apq.supernet.checkpoint import supernet_path
+from samples import task_genome  # bench/samples.py, beside this file
 
 #: (name, per_channel, learn_ranges); the first is the default the others are compared with.
 VARIANTS = (("per_channel_learned", True, True), ("per_channel_fixed", True, False),
@@ -51,15 +52,7 @@ class Task:
     variant: str
     steps: int
     bits: int | None = None
-
-
-def task_genome(space, task: Task) -> np.ndarray:
-    genome = worker.draw_genome(space, worker.sample_seed(0, "quant", task.index))
-    if task.bits is not None:
-        choice = int(np.flatnonzero(space.bit_choices == task.bits)[0])
-        for gene in BIT_GENES:
-            genome[space.slices[gene]] = choice
-    return genome
+    kind: ClassVar[str] = "quant"  # what samples.task_genome reads: quantized sample ``index``'s genome
 
 
 def run_task(job: worker.SampleJob, task: Task) -> dict:
