@@ -11,7 +11,8 @@ Needs ``data/<space>/supernet.pt`` (``make supernet``). Uses the preset's sample
   with BN-calibration images drawn with different seeds; std of one evaluation, i.e. std of the
   difference / sqrt(2), in accuracy points (target <= 0.3). ``quant.eval_noise_std`` is the same
   for quantized samples, where the calibration images and the fine-tune's batch order both change.
-- ``accuracy_spread_std``: std of accuracy across those random sub-nets (target >= 5x the noise).
+- ``accuracy_spread_std``: std of accuracy across those random sub-nets (target >= 5x the noise),
+  ``{"fp32": ..., "quant": ...}`` (and in each kind's section with its ``spread_over_noise``).
 - ``samples_per_minute``: evaluations per wall minute with ``--jobs`` single-threaded workers,
   and the default sample stage's estimated wall time from them.
 - ``drop_by_bits``: fp32 minus quantized accuracy of ``--uniform`` sub-nets quantized uniformly at
@@ -147,6 +148,7 @@ def main() -> None:
     report["drop_by_bits"], report["uniform_rows"] = drop_by_bits(rows), rows
     print("drop by bits", report["drop_by_bits"], flush=True)
     report["eval_noise_std"] = report["fp32"]["eval_noise_std"]
+    report["accuracy_spread_std"] = {kind: report[kind]["accuracy_spread_std"] for kind in ("fp32", "quant")}
     report["estimated_stage_minutes"] = round(samples.n_fp32 / report["fp32"]["samples_per_minute"]
                                               + samples.n_quant / report["quant"]["samples_per_minute"], 1)
     report["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
