@@ -84,5 +84,17 @@ class AccuracyMLP(nn.Module):
 def linear_of_ones(layer: nn.Linear, cols: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
     """``layer(x)`` for x (N, in) that is ``on`` (N, K) at columns ``cols`` (N, K) and 0 elsewhere:
     the bias plus the weighted sum of K weight columns, one embedding-bag lookup (N, out)."""
-    weight_rows = layer.weight.t().contiguous()  # (in, out): embedding_bag gathers rows
-    return nn.functional.embedding_bag(cols, weight_rows, per_sample_weights=on, mode="sum") + layer.bias
+    return nn.functional.embedding_bag(cols, _weight_rows(layer), per_sample_weights=on, mode="sum") + layer.bias
+
+
+def _weight_rows(layer: nn.Linear) -> torch.Tensor:
+    """``layer.weight`` transposed to (in, out) rows for embedding_bag, cached on the layer until the
+    weight changes (a new tensor, or an in-place update, which bumps its version counter): the copy
+    costs as much as a small batch's lookups, and the search reuses the same weights for every batch."""
+    weight = layer.weight
+    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+    cached = getattr(layer, "_apq_weight_rows", None)
+    if cached is None or cached[0] != key:
+        cached = (key, weight.detach().t().contiguous())
+        layer._apq_weight_rows = cached
+    return cached[1]

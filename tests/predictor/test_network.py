@@ -61,3 +61,16 @@ def test_forward_hot_equals_forward_on_the_dense_one_hot(merge, apq_space):
     tensors = [torch.as_tensor(a) for a in (hot.fp32_cols, hot.fp32_on, hot.bit_cols, hot.bit_on)]
     dense = net(torch.as_tensor(enc.encode(genomes)))
     torch.testing.assert_close(net.forward_hot(*tensors), dense, rtol=1e-5, atol=1e-4)
+
+
+def test_forward_hot_sees_weights_changed_in_place():
+    net = _random(AccuracyMLP(6, 0, 8, 2), 5)
+    cols, on = torch.tensor([[0, 3]]), torch.ones(1, 2)
+    before = net.forward_hot(cols, on, torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, 0))
+    with torch.no_grad():
+        net.hidden[0].weight.mul_(2.0)
+    after = net.forward_hot(cols, on, torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, 0))
+    x = torch.zeros(1, 6)
+    x[0, [0, 3]] = 1.0
+    torch.testing.assert_close(after, net(x))
+    assert not torch.equal(before, after)
