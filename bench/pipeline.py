@@ -12,7 +12,8 @@ already holds, so stages that are up to date take only their checks). Timed, in 
 
 Writes ``results/bench/pipeline.json``: seconds per stage, the totals, the command of each stage,
 the targets with pass/fail (whole default pipeline to a verified fpga search <= 3600 s; the second
-search, on bitfusion, <= 30 s for the search step alone, verify excluded and timed separately), the
+``make search``, on bitfusion, <= 30 s, judged both as make runs it, upstream checks + search +
+verify, and for the search step alone), the
 verified winners' predicted vs measured accuracy, and host information. The 3600 s target is for
 the default preset on a fresh root; other runs record it but mark it as not applicable.
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 from apq.io import project_root, write_json
 
 PROJECT = Path(__file__).resolve().parents[1]
-TARGETS = {"pipeline_fpga_s": 3600.0, "search_bitfusion_s": 30.0}
+TARGETS = {"pipeline_fpga_s": 3600.0, "make_search_bitfusion_s": 30.0, "search_bitfusion_s": 30.0}
 UPSTREAM = ("data", "supernet", "samples_fp32", "samples_quant", "predictor")
 
 
@@ -83,7 +84,8 @@ def totals(seconds: dict) -> dict:
 
 def judge(seconds: dict, total: dict, preset: str, fresh: bool) -> dict:
     """Each target: measured seconds, limit, pass (None when not measured)."""
-    measured = {"pipeline_fpga_s": total["pipeline_fpga_s"], "search_bitfusion_s": seconds.get("search_bitfusion")}
+    measured = {"pipeline_fpga_s": total["pipeline_fpga_s"], "make_search_bitfusion_s": total["make_search_bitfusion_s"],
+                "search_bitfusion_s": seconds.get("search_bitfusion")}
     out = {}
     for name, limit in TARGETS.items():
         value = measured[name]
@@ -91,8 +93,11 @@ def judge(seconds: dict, total: dict, preset: str, fresh: bool) -> dict:
                      "pass": None if value is None else bool(value <= limit)}
     out["pipeline_fpga_s"]["applies"] = preset == "default" and fresh
     out["pipeline_fpga_s"]["what"] = "fresh root to a verified 'make search TARGET=fpga', default preset"
+    out["make_search_bitfusion_s"]["applies"] = True
+    out["make_search_bitfusion_s"]["what"] = ("second 'make search TARGET=bitfusion' as make runs it: upstream "
+                                              "checks (all up to date), search, verify of the winner")
     out["search_bitfusion_s"]["applies"] = True
-    out["search_bitfusion_s"]["what"] = "second 'make search TARGET=bitfusion': the search step, verify excluded"
+    out["search_bitfusion_s"]["what"] = "second 'make search TARGET=bitfusion': the search step alone, verify excluded"
     return out
 
 
