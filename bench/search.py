@@ -1,13 +1,14 @@
 """Search benchmark: candidates evaluated per second, end to end (DESIGN section 5).
 
-    .venv/bin/python bench/search.py [--repeats 5] [--generations 300]
+    .venv/bin/python bench/search.py [--repeats 9] [--generations 300]
 
 Writes ``results/bench/search.json``. One candidate = variation (block mutation or crossover),
 validity repair, cost-table lookup, one-hot encoding and the predictor forward pass, all batched
 per generation, inside the DEAP toolbox of the APQ-style GA (population 100, 50 + 50 children);
 the rate is predictor queries / wall seconds of a whole ``ga.evolve`` run (seed population
 included), median of ``--repeats`` runs with min and max, with the search's single torch thread
-(and, for comparison, two). Also timed: the predictor alone on a batch of 100, the same pipeline
+(and, for comparison, two, and the dense path: the predictor fed one-hot encodings through its
+``predict`` instead of the hot-index ``predict_hot``). Also timed: the predictor alone on a batch of 100, the same pipeline
 on batches of 1000, NSGA-II end to end, and the unbatched path (one candidate at a time through the same
 operators: mutation, validity, cost, encoding, no predictor), which mirrors the structure of
 APQ's own finder. Cases: ``imagenet-apq`` / ``bitfusion`` with an APQ-shaped predictor with random
@@ -57,6 +58,17 @@ def load_or_random_predictor(space):
     predictor = QuantMLPPredictor(encoder.fp32_dim).set_network(net, 0.0)
     return predictor, (f"untrained (random weights) APQ-shaped predictor: {encoder.fp32_dim} fp32 + "
                        f"{encoder.dim - encoder.fp32_dim} bit inputs -> 400 x 3 -> 1")
+
+
+class DenseOnly:
+    """The predictor seen through ``predict`` alone, so the search takes the dense path
+    (one-hot matrix, full first-layer product): the before of the hot-index fast path."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+
+    def predict(self, encodings):
+        return self.predictor.predict(encodings)
 
 
 def rates(run, repeats: int) -> dict:
@@ -130,11 +142,13 @@ def bench_case(space_name: str, target_name: str, generations: int, repeats: int
     nsga_config = config.override(generations=max(generations // 3, 1))
     with torch_threads(2):  # the alternative to the search's single torch thread
         two_threads = rates(timed_search(ga, problem, variation, config, 0), repeats)
+    dense = rates(timed_search(ga, Problem(table, DenseOnly(predictor), constraint), variation, config, 0), repeats)
     return {"space": space_name, "target": target_name, "predictor": described,
             "constraint": constraint.to_dict(), "ga_generations": generations,
             "queries_per_ga_run": config.queries,
             "candidates_per_s": rates(timed_search(ga, problem, variation, config, 0), repeats),
             "candidates_per_s_torch_2_threads": two_threads,
+            "candidates_per_s_dense_predict": dense,
             "nsga2_candidates_per_s": rates(timed_search(nsga2, problem, variation, nsga_config, 0), repeats),
             "predictor_only_per_s_batch100": rates(predictor_only(problem, variation), repeats),
             "batch1000_pipeline_per_s": rates(batch_pipeline(problem, variation, config), repeats),
@@ -143,7 +157,7 @@ def bench_case(space_name: str, target_name: str, generations: int, repeats: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--generations", type=int, default=300)
     parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "search.json"))
     args = parser.parse_args()
@@ -159,6 +173,7 @@ def main() -> None:
     write_json(args.out, report)
     for c in cases:
         print(f"{c['space']:>13} / {c['target']:<9} GA {c['candidates_per_s']['median']:>9,.0f} candidates/s  "
+              f"(dense path {c['candidates_per_s_dense_predict']['median']:>7,.0f})  "
               f"NSGA-II {c['nsga2_candidates_per_s']['median']:>8,.0f}/s  predictor alone "
               f"{c['predictor_only_per_s_batch100']['median']:>9,.0f}/s  unbatched {c['unbatched_path_per_s_no_predictor']['median']:>7,.0f}/s")
     print(f"wrote {args.out} (load average {load_before[0]:.1f} -> {report['load_average_after'][0]:.1f})")

@@ -10,6 +10,8 @@ checkpoints import exactly. ``bit_merge="before_relu"`` adds it to the pre-activ
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -53,7 +55,7 @@ class AccuracyMLP(nn.Module):
         h = torch.relu(h)
         if bits is not None and self.bit_merge == "after_relu":
             h = h + bits
-        for layer in self.hidden[1:]:
+        for layer in itertools.islice(self.hidden, 1, None):  # slicing a ModuleList builds a new Module
             h = torch.relu(layer(h))
         return self.output(h).squeeze(-1)
 
