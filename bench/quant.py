@@ -17,9 +17,7 @@ Needs ``data/<space>/supernet.pt`` (``make supernet``). Writes ``results/bench/q
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import logging
 import time
 from typing import ClassVar
 
@@ -27,16 +25,12 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 
-from apq.io import project_root, write_json
+from apq.io import write_json
 from apq.predictor.metrics import kendall_tau, pairwise_accuracy
-from apq.presets import get_preset
-from apq.quant.config import get_quant_config
 from apq.quant.pipeline import evaluate_quantized
 from apq.samples import evaluate as worker
-from apq.samples.config import get_sample_config
-from apq.space.registry import create_space
 from apq.supernet.checkpoint import supernet_path
-from samples import task_genome  # bench/samples.py, beside this file
+from samples import bench_parser, bench_settings, task_genome  # bench/samples.py, beside this file
 
 #: (name, per_channel, learn_ranges); the first is the default the others are compared with.
 VARIANTS = (("per_channel_learned", True, True), ("per_channel_fixed", True, False),
@@ -104,20 +98,13 @@ def rank_agreement(rows: list[dict], lengths: list[int], reference: int) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--space", default="fmnist")
-    parser.add_argument("--preset", default="default")
+    parser = bench_parser(__doc__, "quant.json")
     parser.add_argument("--subnets", type=int, default=8, help="sub-nets of the W4A4 quantizer comparison")
     parser.add_argument("--ranked", type=int, default=10, help="sub-nets of the fine-tune length study")
     parser.add_argument("--lengths", default="0,10,20,40")
     parser.add_argument("--reference", type=int, default=120, help="fine-tune steps of the reference ranking")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--data-dir")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "quant.json"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    space, preset = create_space(args.space), get_preset(args.preset)
-    samples, quant = get_sample_config(preset.name), get_quant_config(preset.name)
+    space, preset, samples, quant = bench_settings(args)
     job = worker.SampleJob(args.space, "quant", preset, samples, quant, str(supernet_path(space.name)), args.data_dir)
     lengths = [int(x) for x in args.lengths.split(",")]
     started = time.perf_counter()

@@ -121,19 +121,30 @@ def paired_tasks(kind: str, n: int) -> list[Task]:
             for rep in (0, 1)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_parser(doc: str, out_name: str) -> argparse.ArgumentParser:
+    """Flags every sample-evaluation bench takes: --space, --preset, --jobs, --data-dir, --out."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--space", default="fmnist")
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--subnets", type=int, default=20)
-    parser.add_argument("--uniform", type=int, default=6, help="sub-nets per uniform bit width for the drop")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--data-dir")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "samples.json"))
-    args = parser.parse_args()
+    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / out_name))
+    return parser
+
+
+def bench_settings(args: argparse.Namespace):
+    """(space, preset, sample settings, quantization settings) of the parsed flags; logging on."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    space, preset = create_space(args.space), get_preset(args.preset)
-    samples, quant = get_sample_config(preset.name), get_quant_config(preset.name)
+    preset = get_preset(args.preset)
+    return create_space(args.space), preset, get_sample_config(preset.name), get_quant_config(preset.name)
+
+
+def main() -> None:
+    parser = bench_parser(__doc__, "samples.json")
+    parser.add_argument("--subnets", type=int, default=20)
+    parser.add_argument("--uniform", type=int, default=6, help="sub-nets per uniform bit width for the drop")
+    args = parser.parse_args()
+    space, preset, samples, quant = bench_settings(args)
     report = {"space": space.name, "preset": preset.to_dict(), "samples_config": samples.to_dict(),
               "quant_config": quant.to_dict(), "jobs": args.jobs, "targets": {"eval_noise_std_max": 0.3,
                                                                              "spread_over_noise_min": 5}}

@@ -1,7 +1,6 @@
 """``apq verify``: quantization-aware fine-tune and test-split accuracy of a search run's winners."""
 from __future__ import annotations
 
-import json
 import logging
 
 from apq.commands.common import add_run_args, non_negative_int, space_and_run
@@ -25,12 +24,12 @@ def run(args) -> int:
 
     space, run_dir, config = space_and_run(args, "verify")
     preset = get_preset(args.preset or config["preset"]["name"])
-    report = _verify(run_dir, space, preset, args)
+    report = _verify(run_dir, space, preset, config["seed"], args)
     _print(report, run_dir)
     return 0
 
 
-def _verify(run_dir, space, preset, args) -> dict:
+def _verify(run_dir, space, preset, seed: int, args) -> dict:
     import torch
 
     from apq.quant.config import get_quant_config
@@ -47,7 +46,6 @@ def _verify(run_dir, space, preset, args) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     supernet, meta = load_supernet(space, args.supernet, device)
     data = load_sample_data(space, preset, args.data_dir)
-    seed = json.loads((run_dir / "config.json").read_text())["seed"]
     return verify_run(run_dir, supernet, data, get_quant_config(preset.name), vconfig, seed, meta)
 
 
