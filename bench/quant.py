@@ -1,7 +1,8 @@
 """Quantization-choice benchmark: the measured comparisons behind the quantization defaults.
 
     .venv/bin/python bench/quant.py [--space fmnist] [--preset default] [--subnets 8] [--ranked 10]
-                                    [--lengths 0,10,20,40] [--reference 120] [--jobs 2] [--data-dir D]
+                                    [--lengths 0,10,20,40] [--reference 120] [--range-lrs 0.01,0.1]
+                                    [--long 120] [--jobs 2] [--data-dir D]
 
 Needs ``data/<space>/supernet.pt`` (``make supernet``). Writes ``results/bench/quant.json``:
 
@@ -9,7 +10,9 @@ Needs ``data/<space>/supernet.pt`` (``make supernet``). Writes ``results/bench/q
   layer at 4-bit weights and activations, evaluated on the preset's validation subset under each
   of per-channel / per-tensor weights x learned (LSQ) / fixed calibrated activation steps, after
   the preset's fine-tune and with none. Per variant: mean accuracy, and the paired difference to
-  the default (per-channel, learned) with its std and how many sub-nets the default won.
+  the default (per-channel, learned) with its std and how many sub-nets the default won. After
+  the preset's fine-tune also the learned steps at each relative step rate of ``--range-lrs``,
+  and after ``--long`` steps (the length of a longer fine-tune) learned against fixed steps.
 - ``finetune_length``: ``--ranked`` random sub-nets with their sampled (mixed) bit policies,
   fine-tuned for each of ``--lengths`` steps and for ``--reference`` steps; Kendall tau and
   pairwise accuracy of each length's accuracy ranking against the reference's, and the CPU
@@ -32,9 +35,17 @@ from apq.samples import evaluate as worker
 from apq.supernet.checkpoint import supernet_path
 from samples import bench_parser, bench_settings, task_genome  # bench/samples.py, beside this file
 
-#: (name, per_channel, learn_ranges); the first is the default the others are compared with.
-VARIANTS = (("per_channel_learned", True, True), ("per_channel_fixed", True, False),
-            ("per_tensor_learned", False, True), ("per_tensor_fixed", False, False))
+#: Quantizer variants as overrides of the preset's QuantConfig; the first is the default the
+#: others are compared with.
+VARIANTS = {"per_channel_learned": {}, "per_channel_fixed": {"learn_ranges": False},
+            "per_tensor_learned": {"per_channel": False},
+            "per_tensor_fixed": {"per_channel": False, "learn_ranges": False}}
+DEFAULT_VARIANT = next(iter(VARIANTS))
+
+
+def range_lr_variants(range_lrs: str) -> dict[str, dict]:
+    """The default variant with activation steps learned at each relative rate of "0.01,0.1"."""
+    return {f"per_channel_learned_range_lr_{float(r):g}": {"range_lr": float(r)} for r in range_lrs.split(",")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +57,8 @@ class Task:
     variant: str
     steps: int
     bits: int | None = None
+    #: QuantConfig overrides that make ``variant``, as (field, value) pairs.
+    overrides: tuple = ()
     kind: ClassVar[str] = "quant"  # what samples.task_genome reads: quantized sample ``index``'s genome
 
 
@@ -53,8 +66,7 @@ def run_task(job: worker.SampleJob, task: Task) -> dict:
     """Evaluate one task on one thread; accuracy in percent, CPU seconds of this process."""
     torch.set_num_threads(1)
     ctx = worker.context(job)
-    _, per_channel, learn = next(v for v in VARIANTS if v[0] == task.variant)
-    config = dataclasses.replace(job.quant, per_channel=per_channel, learn_ranges=learn)
+    config = job.quant.override(**dict(task.overrides))
     started = time.process_time()
     res = evaluate_quantized(ctx.supernet, task_genome(ctx.space, task), ctx.data, config, steps=task.steps,
                              seed=worker.sample_seed(0, "quant", task.index))
@@ -68,9 +80,10 @@ def run_all(job: worker.SampleJob, tasks: list[Task], jobs: int) -> list[dict]:
 
 def compare_variants(rows: list[dict], steps: int) -> dict:
     """Per variant at ``steps``: mean accuracy and the paired difference to the default variant."""
+    names = dict.fromkeys(r["variant"] for r in rows if r["steps"] == steps)
     acc = {name: np.array([r["accuracy"] for r in sorted(rows, key=lambda r: r["index"])
-                           if r["variant"] == name and r["steps"] == steps]) for name, _, _ in VARIANTS}
-    default = acc[VARIANTS[0][0]]
+                           if r["variant"] == name and r["steps"] == steps]) for name in names}
+    default = acc[DEFAULT_VARIANT]
     out = {}
     for name, values in acc.items():
         diff = values - default
@@ -103,17 +116,22 @@ def main() -> None:
     parser.add_argument("--ranked", type=int, default=10, help="sub-nets of the fine-tune length study")
     parser.add_argument("--lengths", default="0,10,20,40")
     parser.add_argument("--reference", type=int, default=120, help="fine-tune steps of the reference ranking")
+    parser.add_argument("--range-lrs", default="0.01,0.1", help="relative step rates compared with the preset's")
+    parser.add_argument("--long", type=int, default=120, help="fine-tune steps of the long learned-vs-fixed check")
     args = parser.parse_args()
     space, preset, samples, quant = bench_settings(args)
     job = worker.SampleJob(args.space, "quant", preset, samples, quant, str(supernet_path(space.name)), args.data_dir)
     lengths = [int(x) for x in args.lengths.split(",")]
     started = time.perf_counter()
-    w4 = run_all(job, [Task(i, name, steps, bits=4) for i in range(args.subnets) for name, _, _ in VARIANTS
-                       for steps in sorted({0, quant.qat_steps})], args.jobs)
+    variants = {**VARIANTS, **range_lr_variants(args.range_lrs)}
+    names = list(variants)
+    plan = {0: [names[0], names[2]], quant.qat_steps: names, args.long: names[:2]}  # at 0 steps learned = fixed
+    w4 = run_all(job, [Task(i, name, steps, bits=4, overrides=tuple(variants[name].items()))
+                       for steps, chosen in plan.items() for name in chosen for i in range(args.subnets)], args.jobs)
     report = {"space": space.name, "preset": preset.name, "quant_config": quant.to_dict(),
-              "w4a4": {f"after_{steps}_steps": compare_variants(w4, steps) for steps in sorted({0, quant.qat_steps})}}
+              "w4a4": {f"after_{steps}_steps": compare_variants(w4, steps) for steps in plan}}
     print("w4a4", report["w4a4"], flush=True)
-    ranked = run_all(job, [Task(i, VARIANTS[0][0], steps) for i in range(args.ranked)
+    ranked = run_all(job, [Task(i, DEFAULT_VARIANT, steps) for i in range(args.ranked)
                            for steps in (*lengths, args.reference)], args.jobs)
     report["finetune_length"] = rank_agreement(ranked, lengths, args.reference)
     print("fine-tune length", report["finetune_length"], flush=True)

@@ -48,8 +48,10 @@ class QuantConfig(Settings):
     #: Quantization-aware fine-tune: steps of ``qat_batch`` training images (0 = none).
     qat_steps: int = 20
     qat_batch: int = 64
-    #: Adam learning rate of weights (and of LSQ steps) during the fine-tune; cosine-decayed to 0.
+    #: Adam learning rate of weights and BN affines during the fine-tune; cosine-decayed to 0.
     qat_lr: float = 3e-4
+    #: Adam learning rate of each LSQ step, as a fraction of its calibrated size (relative rate).
+    range_lr: float = 0.03
     #: Loss = hard_weight * cross-entropy + kd_weight * T^2 * soft cross-entropy to the fp32 teacher.
     hard_weight: float = 1.0
     kd_weight: float = 1.0
@@ -63,8 +65,8 @@ class QuantConfig(Settings):
         positive = ("bn_calib_images", "bn_calib_batch", "range_calib_images", "qat_batch", "eval_batch")
         problems = [f"{f} must be >= 1" for f in positive if getattr(self, f) < 1]
         problems += [f"{f} must be >= 0" for f in ("qat_steps", "hard_weight", "kd_weight") if getattr(self, f) < 0]
-        if self.qat_lr <= 0 or self.kd_temperature <= 0:
-            problems.append("qat_lr and kd_temperature must be > 0")
+        if self.qat_lr <= 0 or self.range_lr <= 0 or self.kd_temperature <= 0:
+            problems.append("qat_lr, range_lr and kd_temperature must be > 0")
         if self.hard_weight == 0 and self.kd_weight == 0:
             problems.append("hard_weight and kd_weight cannot both be 0")
         if problems:

@@ -5,6 +5,10 @@ cross-entropy to the fp32 teacher's logits (Hinton et al. 2015; APQ fine-tunes i
 candidates with the full-precision network as teacher as well). Adam with a cosine-decayed
 learning rate updates the weights, the BN affines and (with ``learn_ranges``) the LSQ steps;
 the weight quantizers follow the weights, as their scale is recomputed from them each step.
+
+Each activation step has its own learning rate, ``range_lr`` times its calibrated size: Adam's
+update is about its learning rate in absolute terms, and the calibrated steps of one sub-net
+span orders of magnitude, so one shared rate moves the small steps far and the large ones not at all.
 """
 from __future__ import annotations
 
@@ -13,16 +17,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from apq.quant.config import QuantConfig
-from apq.quant.fake_quant import ActFakeQuant
+from apq.quant.attach import act_quantizers
 from apq.supernet.bn_calibration import batch_norms
 from apq.supernet.evaluate import prepare
 from apq.supernet.train import cosine_lr, kd_loss
 
 
-def trainable_parameters(model: nn.Module, learn_ranges: bool) -> list[nn.Parameter]:
-    """Parameters the fine-tune updates: all of them, minus the activation steps unless ``learn_ranges``."""
-    frozen = set() if learn_ranges else {id(m.step) for m in model.modules() if isinstance(m, ActFakeQuant)}
-    return [p for p in model.parameters() if id(p) not in frozen]
+def parameter_groups(model: nn.Module, config: QuantConfig) -> list[dict]:
+    """Adam parameter groups, each with its ``peak_lr``: the weights and BN affines at ``qat_lr``,
+    then (with ``learn_ranges``) one group per quantizing activation step at ``range_lr`` x |step|."""
+    quantizers = act_quantizers(model)
+    step_ids = {id(q.step) for q in quantizers}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in step_ids], "peak_lr": config.qat_lr}]
+    if config.learn_ranges:
+        groups += [{"params": [q.step], "peak_lr": config.range_lr * max(abs(q.step.item()), 1e-8)}
+                   for q in quantizers if q.bits is not None]
+    return groups
 
 
 def batch_order(n: int, steps: int, batch: int, seed: int) -> torch.Tensor:
@@ -52,7 +62,8 @@ def qat_finetune(model: nn.Module, teacher: nn.Module, train_x: torch.Tensor, tr
         return model.eval()
     device = next(model.parameters()).device
     teacher.eval()
-    optimizer = torch.optim.Adam(trainable_parameters(model, config.learn_ranges), lr=config.qat_lr)
+    groups = parameter_groups(model, config)
+    optimizer = torch.optim.Adam([{**g, "lr": g["peak_lr"]} for g in groups])
     order = batch_order(len(train_x), steps, min(config.qat_batch, len(train_x)), seed)
     _set_train_mode(model, config.freeze_bn)
     for step, idx in enumerate(order):
@@ -65,7 +76,7 @@ def qat_finetune(model: nn.Module, teacher: nn.Module, train_x: torch.Tensor, tr
         if config.kd_weight:
             loss = loss + config.kd_weight * kd_loss(logits, target, config.kd_temperature)
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, steps, config.qat_lr, 0)
+            group["lr"] = cosine_lr(step, steps, group["peak_lr"], 0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

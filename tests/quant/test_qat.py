@@ -7,7 +7,7 @@ import torch
 from apq.quant.attach import act_quantizers
 from apq.quant.config import QUANT_PRESETS, QuantConfig, get_quant_config
 from apq.quant.pipeline import evaluate_quantized, quantize_subnet, teacher_subnet
-from apq.quant.qat import batch_order, qat_finetune
+from apq.quant.qat import batch_order, parameter_groups, qat_finetune
 from apq.supernet.bn_calibration import batch_norms
 from apq.errors import UserError
 from tests.quant.conftest import genome_with_bits
@@ -52,6 +52,21 @@ def test_fixed_ranges_and_frozen_bn_stay_put(pair, tiny_data):
     assert any(not torch.equal(b.step, a.step) for b, a in zip(act_quantizers(pair[0]), act_quantizers(learned)))
 
 
+def test_each_activation_step_learns_at_a_rate_relative_to_its_size(pair):
+    student = pair[0]
+    groups = parameter_groups(student, CONFIG.override(range_lr=0.05))
+    assert groups[0]["peak_lr"] == CONFIG.qat_lr
+    quantizing = [q for q in act_quantizers(student) if q.bits is not None]
+    assert len(groups) == 1 + len(quantizing) and len({q.step.item() for q in quantizing}) > 1
+    for group, quant in zip(groups[1:], quantizing):
+        assert group["params"] == [quant.step]
+        assert group["peak_lr"] == pytest.approx(0.05 * abs(quant.step.item()))
+    n_params = sum(1 for _ in student.parameters())
+    assert sum(len(g["params"]) for g in groups) <= n_params
+    fixed = parameter_groups(student, CONFIG.override(learn_ranges=False))
+    assert len(fixed) == 1 and all(p is not q.step for p in fixed[0]["params"] for q in quantizing)
+
+
 def test_zero_steps_returns_the_calibrated_model(pair, tiny_data):
     tuned = _finetune(pair, tiny_data, steps=0)
     assert all(torch.equal(p, q) for p, q in zip(tuned.parameters(), pair[0].parameters()))
@@ -73,6 +88,8 @@ def test_config_validation_and_presets():
         QuantConfig("bad", qat_batch=0)
     with pytest.raises(ValueError):
         QuantConfig("bad", hard_weight=0, kd_weight=0)
+    with pytest.raises(ValueError):
+        QuantConfig("bad", range_lr=0)
     with pytest.raises(UserError):
         get_quant_config("huge")
     with pytest.raises(UserError):
