@@ -34,3 +34,12 @@ def test_failed_block_leaves_the_old_file_and_no_temporary(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("crash")
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_written_artifacts_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        io.write_json(tmp_path / "out.json", {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o640
