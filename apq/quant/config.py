@@ -4,19 +4,22 @@ A typed, validated dataclass and one named instance per preset (``smoke``, ``def
 ``full``). Why the defaults (measured on the 2-core host with the default supernet, sub-nets
 of random genomes, 2000 validation images; README "Samples" has the tables):
 
-- Weights per output channel: at W4A4 in every searchable block, per-tensor weights lost
-  0.54 +- 0.40 points more after the 20-step fine-tune and 0.65 +- 0.49 more without it
-  (8 sub-nets, paired; per-channel won 5/8 and 6/8).
-- Activation steps learned (LSQ) during the fine-tune, initialised by MSE-optimal calibration:
-  against keeping the calibrated steps fixed the difference was -0.16 +- 0.18 points after 20
-  steps and -0.02 +- 0.16 after 80 (no measurable gain on this space, no cost either); kept
-  because a longer fine-tune (``apq verify``) can move ranges the calibration got wrong.
-- ``qat_steps=20`` of batch 64, Adam lr 3e-4 (best of 1e-4..3e-3 after 30 steps on W4A4 sub-nets):
-  Kendall tau of 12 sub-nets' accuracy against a 240-step fine-tune was 0.74 / 0.29 / 0.71 /
-  0.72 / 0.65 after 0 / 10 / 20 / 40 / 80 steps, and 0.76 / 0.64 / 0.88 / 0.82 / 0.91 for the
-  loss. 10 steps is worse than none (the weights are disturbed and not yet settled); 20 is the
-  shortest length that ranks as well as longer ones, at ~10 s per sample on one core.
-  Batch 32 (20 or 40 steps) ranked worse (tau 0.40 / 0.41).
+- Weights per output channel (``bench/quant.py``, 8 random sub-nets at W4A4 in every searchable
+  block, paired, supernet of 2026-12-02): per-tensor weights lost 2.25 +- 2.16 points before any
+  fine-tune (per-channel won 7/8) and 0.19 +- 0.68 after the 20-step fine-tune (5/8).
+- Activation steps learned (LSQ) during the fine-tune, initialised by MSE-optimal calibration,
+  each at its own Adam rate ``range_lr`` x its calibrated size. Against keeping the calibrated
+  steps fixed: even after 20 steps (fixed minus learned +0.04 +- 0.47) and ahead in 6 of 8 after
+  120 (+0.04 +- 0.35 mean), so kept for the longer fine-tune of ``apq verify``. Relative rates of
+  0.01 and 0.1 were 0.19 and 0.09 points below 0.03. One shared absolute rate (``qat_lr`` for the
+  steps too, the earlier design) lost 0.61 +- 0.33 points to fixed steps (7 of 8): Adam moves every
+  parameter by about its rate, and the calibrated steps span orders of magnitude.
+- ``qat_steps=20`` of batch 64, Adam lr 3e-4 (best of 1e-4..3e-3 after 30 steps on W4A4 sub-nets).
+  Ranking against a 120-step fine-tune (Kendall tau over 10 sub-nets, two runs on two supernets):
+  0 / 10 / 20 / 40 steps gave 0.69 / 0.39 / 0.75 / 0.80 and 0.18 / 0.61 / 0.43 / 0.25. With 10
+  sub-nets (45 pairs) tau moves by ~0.2 between runs, so these do not separate the lengths; 20
+  steps is kept as the cost trade-off (about 11 CPU s per sample here, 1000 s for 150 samples
+  on 2 workers) and ``bench/quant.py --ranked`` takes more sub-nets to settle it.
 - BN statistics frozen during the fine-tune (taken from the re-calibration): a few dozen
   batches of 64 give noisy batch statistics, and the frozen ones are those of the sub-net.
 - Batches of 100 for BN calibration and of 64 for evaluation: on this CPU smaller batches keep
