@@ -112,7 +112,7 @@ def rank_agreement(rows: list[dict], lengths: list[int], reference: int) -> dict
 
 def main() -> None:
     parser = bench_parser(__doc__, "quant.json")
-    parser.add_argument("--subnets", type=int, default=8, help="sub-nets of the W4A4 quantizer comparison")
+    parser.add_argument("--subnets", type=int, default=8, help="sub-nets of the W4A4 quantizer comparison (0: skip it)")
     parser.add_argument("--ranked", type=int, default=10, help="sub-nets of the fine-tune length study")
     parser.add_argument("--lengths", default="0,10,20,40")
     parser.add_argument("--reference", type=int, default=120, help="fine-tune steps of the reference ranking")
@@ -128,9 +128,10 @@ def main() -> None:
     plan = {0: [names[0], names[2]], quant.qat_steps: names, args.long: names[:2]}  # at 0 steps learned = fixed
     w4 = run_all(job, [Task(i, name, steps, bits=4, overrides=tuple(variants[name].items()))
                        for steps, chosen in plan.items() for name in chosen for i in range(args.subnets)], args.jobs)
-    report = {"space": space.name, "preset": preset.name, "quant_config": quant.to_dict(),
-              "w4a4": {f"after_{steps}_steps": compare_variants(w4, steps) for steps in plan}}
-    print("w4a4", report["w4a4"], flush=True)
+    report = {"space": space.name, "preset": preset.name, "quant_config": quant.to_dict()}
+    if w4:
+        report["w4a4"] = {f"after_{steps}_steps": compare_variants(w4, steps) for steps in plan}
+        print("w4a4", report["w4a4"], flush=True)
     ranked = run_all(job, [Task(i, DEFAULT_VARIANT, steps) for i in range(args.ranked)
                            for steps in (*lengths, args.reference)], args.jobs)
     report["finetune_length"] = rank_agreement(ranked, lengths, args.reference)

@@ -10,7 +10,7 @@ of random genomes, 2000 validation images; README "Samples" has the tables):
 - Activation steps learned (LSQ) during the fine-tune, initialised by MSE-optimal calibration,
   each at its own Adam rate ``range_lr`` x its calibrated size. Against keeping the calibrated
   steps fixed: even after 20 steps (fixed minus learned +0.04 +- 0.47) and ahead in 6 of 8 after
-  120 (+0.04 +- 0.35 mean), so kept for the longer fine-tune of ``apq verify``. Relative rates of
+  120 (learned minus fixed +0.04 +- 0.35), so kept for the longer fine-tune of ``apq verify``. Relative rates of
   0.01 and 0.1 were 0.19 and 0.09 points below 0.03. One shared absolute rate (``qat_lr`` for the
   steps too, the earlier design) lost 0.61 +- 0.33 points to fixed steps (7 of 8): Adam moves every
   parameter by about its rate, and the calibrated steps span orders of magnitude.
