@@ -15,11 +15,11 @@ of random genomes, 2000 validation images; README "Samples" has the tables):
   steps too, the earlier design) lost 0.61 +- 0.33 points to fixed steps (7 of 8): Adam moves every
   parameter by about its rate, and the calibrated steps span orders of magnitude.
 - ``qat_steps=20`` of batch 64, Adam lr 3e-4 (best of 1e-4..3e-3 after 30 steps on W4A4 sub-nets).
-  Ranking against a 120-step fine-tune (Kendall tau over 10 sub-nets, two runs on two supernets):
-  0 / 10 / 20 / 40 steps gave 0.69 / 0.39 / 0.75 / 0.80 and 0.18 / 0.61 / 0.43 / 0.25. With 10
-  sub-nets (45 pairs) tau moves by ~0.2 between runs, so these do not separate the lengths; 20
-  steps is kept as the cost trade-off (about 11 CPU s per sample here, 1000 s for 150 samples
-  on 2 workers) and ``bench/quant.py --ranked`` takes more sub-nets to settle it.
+  Ranking of 20 random sub-nets with their sampled bit policies against a 120-step fine-tune
+  (``bench/quant.py --subnets 0 --ranked 20``): Kendall tau 0.46 / 0.50 / 0.66 / 0.54 after
+  0 / 10 / 20 / 40 steps, at 3.3 / 7.6 / 11.8 / 19.9 CPU s per sample. 20 steps ranks best; two
+  earlier runs over 10 sub-nets each moved by ~0.2 in tau, so 40 is not reliably worse, only
+  1.7x dearer.
 - BN statistics frozen during the fine-tune (taken from the re-calibration): a few dozen
   batches of 64 give noisy batch statistics, and the frozen ones are those of the sub-net.
 - Batches of 100 for BN calibration and of 64 for evaluation: on this CPU smaller batches keep
