@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,19 +23,18 @@ def space_data_dir(space_name: str) -> Path:
 
 
 @contextmanager
-def atomic_path(path: str | Path):
+def atomic_path(path: str | Path, suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary file is fsynced before the rename, and the folder after it, so that after a
-    crash or power loss ``path`` holds either its old content or the complete new one.
+    The temporary file (hidden, named after ``path``, ending in ``suffix``) is fsynced before the
+    rename, and the folder after it, so that after a crash or power loss ``path`` holds either
+    its old content or the complete new one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _create_temporary(path, suffix)
     try:
         yield Path(tmp)
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; artifacts follow the umask like any new file
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
@@ -44,11 +43,19 @@ def atomic_path(path: str | Path):
             os.unlink(tmp)
 
 
-def _new_file_mode() -> int:
-    """Permission bits a newly created file gets under the process umask (0o644 for umask 022)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+def _create_temporary(path: Path, suffix: str) -> str:
+    """Create an empty, uniquely named file beside ``path`` and return its name.
+
+    Unlike ``tempfile.mkstemp`` (always 0600) it is created with mode 0666, which the kernel
+    narrows by the umask, so artifacts get the permissions of any other new file.
+    """
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def _fsync(path: str | Path) -> None:

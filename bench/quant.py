@@ -124,8 +124,8 @@ def main() -> None:
     lengths = [int(x) for x in args.lengths.split(",")]
     started = time.perf_counter()
     variants = {**VARIANTS, **range_lr_variants(args.range_lrs)}
-    names = list(variants)
-    plan = {0: [names[0], names[2]], quant.qat_steps: names, args.long: names[:2]}  # at 0 steps learned = fixed
+    plan = {0: [DEFAULT_VARIANT, "per_tensor_learned"],  # without a fine-tune learned = fixed
+            quant.qat_steps: list(variants), args.long: [DEFAULT_VARIANT, "per_channel_fixed"]}
     w4 = run_all(job, [Task(i, name, steps, bits=4, overrides=tuple(variants[name].items()))
                        for steps, chosen in plan.items() for name in chosen for i in range(args.subnets)], args.jobs)
     report = {"space": space.name, "preset": preset.name, "quant_config": quant.to_dict()}

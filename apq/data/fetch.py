@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +24,7 @@ from apq.data import locate
 from apq.data.idx import read_idx
 from apq.data.mnist import IDX_FILES, describe_idx_files, resolve_idx_dir
 from apq.errors import UserError
+from apq.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +111,10 @@ def download_fashion_mnist(dest_dir: Path, download: Downloader = download_file,
         if target.is_file():
             continue
         url = BASE_URL + target.name
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=dest_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_path(target, suffix=".part") as tmp:
             log.info("downloading %s", url)
             download(url, tmp, timeout)
             _check_download(tmp, role, url)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
     return dest_dir
 
 

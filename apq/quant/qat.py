@@ -62,8 +62,7 @@ def qat_finetune(model: nn.Module, teacher: nn.Module, train_x: torch.Tensor, tr
         return model.eval()
     device = next(model.parameters()).device
     teacher.eval()
-    groups = parameter_groups(model, config)
-    optimizer = torch.optim.Adam([{**g, "lr": g["peak_lr"]} for g in groups])
+    optimizer = torch.optim.Adam(parameter_groups(model, config))  # each group's lr is set every step below
     order = batch_order(len(train_x), steps, min(config.qat_batch, len(train_x)), seed)
     _set_train_mode(model, config.freeze_bn)
     for step, idx in enumerate(order):
