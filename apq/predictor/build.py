@@ -15,6 +15,9 @@ metrics.json means a complete run). Same sample files and settings as the last r
                          seeds (with ``*_std`` and n_seeds) at each budget, same test rows
     baselines            {fp32: {ridge, random_forest, gradient_boosting}, quant: {..., fp32_predictor
                          (the fp32 predictor on the fp32 part, bits ignored)}}
+    label_reliability    {fp32, quant}: split-half agreement of the test rows' accuracies and the
+                         tau / pairwise accuracy a perfect predictor would reach on them
+                         (:func:`apq.predictor.metrics.label_reliability`)
     test_index           sample indices of each test split;  inputs: what the run depended on
     space, encoding, device, seconds
 """
@@ -36,7 +39,7 @@ from apq.predictor.config import PredictorConfig
 from apq.predictor.data import Dataset, budget_rows, load_dataset, split
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor, validation_split
 from apq.predictor.load import FORMAT, predictor_dir, predictor_path, save_predictor
-from apq.predictor.metrics import evaluate, mean_metrics
+from apq.predictor.metrics import evaluate, label_reliability, mean_metrics
 from apq.predictor.train import pick_device
 from apq.presets import Preset
 from apq.space.encoding import Encoder
@@ -137,6 +140,7 @@ def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: b
     metrics = {"space": space.name, "encoding": Encoder(space).describe(), **reports,
                "quant_budget_curve": budget_curve(tasks["quant"], config, seed, fp32, fp32_dim),
                "baselines": run_baselines(tasks, config, seed, fp32, fp32_dim),
+               "label_reliability": {k: label_reliability(t.data.halves[t.test]) for k, t in tasks.items()},
                "test_index": {k: t.data.index[t.test].tolist() for k, t in tasks.items()},
                "device": str(pick_device()), "seconds": None, "inputs": inputs}
     metrics["seconds"] = round(time.perf_counter() - start, 2)

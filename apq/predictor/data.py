@@ -23,7 +23,8 @@ MIN_POOL, MIN_TEST = 8, 4
 
 @dataclass
 class Dataset:
-    """One sample file: ``X`` float32 (N, D) encodings, ``y`` float32 (N,) accuracy percent."""
+    """One sample file: ``X`` float32 (N, D) encodings, ``y`` float32 (N,) accuracy percent,
+    ``halves`` float32 (N, 2) accuracy percent on the two halves of the evaluation split."""
 
     kind: str
     path: Path
@@ -31,6 +32,7 @@ class Dataset:
     X: np.ndarray
     y: np.ndarray
     fingerprint: dict
+    halves: np.ndarray
 
     def rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.X[rows], self.y[rows]
@@ -47,7 +49,8 @@ def load_dataset(space: SearchSpace, kind: str, path: str | Path | None = None) 
     dim = encoder.dim if kind == "quant" else encoder.fp32_dim
     samples = read_samples(path, space=space.name, kind=kind, encoding_dim=dim, n_genes=space.n_genes)
     return Dataset(kind, path, samples.index, samples.encoding.astype(np.float32),
-                   samples.accuracy.astype(np.float32), fingerprint(path, samples))
+                   samples.accuracy.astype(np.float32), fingerprint(path, samples),
+                   samples.accuracy_halves.astype(np.float32))
 
 
 def fingerprint(path: Path, samples) -> dict:

@@ -71,6 +71,27 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             "pairwise_acc": pairwise_accuracy(y_true, y_pred), "n_test": int(np.size(y_true))}
 
 
+def label_reliability(halves: np.ndarray) -> dict:
+    """How much of the ranking of measured accuracies is signal, from the accuracies (N, 2) of N
+    samples on the two halves of their evaluation split.
+
+    ``split_half_tau`` / ``split_half_r``: Kendall tau-b and Pearson r between the halves.
+    ``full_split_r``: the Spearman-Brown estimate of the correlation between two independent
+    measurements on whole splits, 2 r / (1 + r). ``perfect_predictor_tau``: the Kendall tau that a
+    predictor knowing each sub-net's true accuracy would reach against the measured labels,
+    (2 / pi) asin(sqrt(full_split_r)) under a bivariate normal model (Greiner's relation), and
+    ``perfect_predictor_pairwise`` = (1 + tau) / 2. Held-out metrics above these are not to be expected.
+    """
+    halves = np.asarray(halves, dtype=np.float64)
+    if halves.ndim != 2 or halves.shape[1] != 2 or len(halves) < 3 or not np.isfinite(halves).all():
+        raise ValueError(f"need finite accuracies (N >= 3, 2), got {halves.shape}")
+    r = float(np.corrcoef(halves[:, 0], halves[:, 1])[0, 1])
+    full = 2 * r / (1 + r) if r > 0 else float("nan")
+    tau = float(2 / np.pi * np.arcsin(np.sqrt(full))) if r > 0 else float("nan")
+    return {"split_half_tau": kendall_tau(halves[:, 0], halves[:, 1]), "split_half_r": r, "full_split_r": full,
+            "perfect_predictor_tau": tau, "perfect_predictor_pairwise": (1 + tau) / 2, "n_test": len(halves)}
+
+
 def mean_metrics(runs: list[dict]) -> dict:
     """Average of several :func:`evaluate` results (the budget curve's seeds), plus their spread."""
     keys = ("rmse", "kendall_tau", "pairwise_acc")

@@ -141,4 +141,4 @@ def run_sample(job: SampleJob, index: int) -> dict:
     seconds = time.perf_counter() - started
     encoding = ctx.encoder.encode(genome[None], quant=job.kind == "quant")[0]
     return {"index": index, "genome": genome, "encoding": encoding, "accuracy": result.accuracy,
-            "loss": result.loss, "seconds": seconds, "seed": seed}
+            "accuracy_halves": result.halves, "loss": result.loss, "seconds": seconds, "seed": seed}

@@ -6,6 +6,9 @@ Layout (``data/<space>/samples_fp32.h5`` and ``samples_quant.h5``)::
     genome    int16   (N, n_genes)  integer genome
     encoding  float32 (N, D)        one-hot encoding (fp32 part only for fp32 samples)
     accuracy  float32 (N,)          top-1 on the evaluation split, percent
+    accuracy_halves float32 (N, 2)  top-1 on the even- and odd-numbered images of that split (their
+                                    agreement across samples measures how much of the accuracy
+                                    ranking is noise of the finite split; see apq.predictor.metrics)
     loss      float32 (N,)          mean cross-entropy on the evaluation split
     seconds   float32 (N,)          wall time of the evaluation
     seed      int64   (N,)          seed of the sample's random draws
@@ -29,7 +32,7 @@ from apq.io import atomic_path, space_data_dir
 
 FORMAT = "apq-engine-samples"
 COLUMNS = {"index": np.int64, "genome": np.int16, "encoding": np.float32, "accuracy": np.float32,
-           "loss": np.float32, "seconds": np.float32, "seed": np.int64}
+           "accuracy_halves": np.float32, "loss": np.float32, "seconds": np.float32, "seed": np.int64}
 #: Attributes that must agree between a file and the run that appends to or reads it.
 IDENTITY = ("kind", "space", "encoding_dim", "n_genes", "split", "config")
 
@@ -57,6 +60,7 @@ class Samples:
     genome: np.ndarray
     encoding: np.ndarray
     accuracy: np.ndarray
+    accuracy_halves: np.ndarray
     loss: np.ndarray
     seconds: np.ndarray
     seed: np.ndarray
@@ -115,7 +119,8 @@ def _create(path: Path, header: SampleHeader) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(header.attrs())
             for name, dtype in COLUMNS.items():
-                width = {"genome": (header.n_genes,), "encoding": (header.encoding_dim,)}.get(name, ())
+                width = {"genome": (header.n_genes,), "encoding": (header.encoding_dim,),
+                         "accuracy_halves": (2,)}.get(name, ())
                 f.create_dataset(name, shape=(0, *width), maxshape=(None, *width), dtype=dtype,
                                  chunks=(64, *width))
 

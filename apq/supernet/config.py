@@ -36,10 +36,10 @@ class SupernetConfig(Settings):
 
     name: str
     #: Epochs (passes over the training split) of each phase, in :data:`PHASES` order.
-    epochs_full: float = 3.0
+    epochs_full: float = 4.5
     epochs_kernel: float = 0.15
     epochs_depth: float = 0.25
-    epochs_channels: float = 2.5
+    epochs_channels: float = 3.5
     #: Cap on the optimisation steps of every phase (0 = no cap); the smoke preset uses it.
     max_steps_per_phase: int = 0
     batch_size: int = 128

@@ -13,11 +13,13 @@ from apq.supernet.bn_calibration import calibrate_bn
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Top-1 accuracy in percent, mean cross-entropy loss (nats) and number of images."""
+    """Top-1 accuracy in percent, mean cross-entropy loss (nats) and number of images;
+    ``halves``: top-1 (percent) on the even- and on the odd-numbered images."""
 
     accuracy: float
     loss: float
     count: int
+    halves: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def prepare(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -32,14 +34,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Evaluate ``model`` in eval mode on images x (N, C, H, W) float32 and labels y (N,) int64."""
     model.eval()
     device = next(model.parameters()).device
-    correct, loss_sum = 0, 0.0
+    hits, loss_sum = [], 0.0
     for start in range(0, len(x), batch_size):
         logits = model(prepare(x[start:start + batch_size], device, channels_last))
         labels = y[start:start + batch_size].to(device)
-        correct += int((logits.argmax(dim=1) == labels).sum())
+        hits.append((logits.argmax(dim=1) == labels).cpu())
         loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
     count = len(x)
-    return EvalResult(100.0 * correct / max(count, 1), loss_sum / max(count, 1), count)
+    hit = torch.cat(hits).double() if hits else torch.zeros(0, dtype=torch.float64)
+    halves = tuple(100.0 * float(h.mean()) if len(h) else float("nan") for h in (hit[0::2], hit[1::2]))
+    return EvalResult(100.0 * float(hit.sum()) / max(count, 1), loss_sum / max(count, 1), count, halves)
 
 
 def evaluate_subnet(supernet: nn.Module, genome: np.ndarray, calib_images: torch.Tensor,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from apq.predictor.metrics import evaluate, kendall_tau, mean_metrics, pairwise_accuracy, rmse
+from apq.predictor.metrics import evaluate, kendall_tau, label_reliability, mean_metrics, pairwise_accuracy, rmse
 
 
 def test_rmse_by_hand():
@@ -64,3 +64,27 @@ def test_shape_mismatch_raises():
         rmse([1, 2], [1])
     with pytest.raises(ValueError):
         kendall_tau([], [])
+
+
+def test_label_reliability_by_hand():
+    # halves that agree but for one swapped pair: deviations (-1.5, -.5, .5, 1.5) and (-1.5, .5, -.5, 1.5)
+    # give r = 4 / 5 and tau = (5 - 1) / 6
+    halves = np.array([[1.0, 1.0], [2.0, 3.0], [3.0, 2.0], [4.0, 4.0]])
+    out = label_reliability(halves)
+    assert out["split_half_r"] == pytest.approx(0.8)
+    assert out["split_half_tau"] == pytest.approx(4 / 6)
+    assert out["full_split_r"] == pytest.approx(2 * 0.8 / 1.8)
+    tau = 2 / np.pi * np.arcsin(np.sqrt(8 / 9))
+    assert out["perfect_predictor_tau"] == pytest.approx(tau)
+    assert out["perfect_predictor_pairwise"] == pytest.approx((1 + tau) / 2)
+    assert out["n_test"] == 4
+
+
+def test_label_reliability_noise_free_and_pure_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(90, 1, 400)
+    assert label_reliability(np.stack([truth, truth], 1))["perfect_predictor_tau"] == pytest.approx(1.0)
+    noise = label_reliability(rng.normal(90, 1, (400, 2)))
+    assert abs(noise["split_half_tau"]) < 0.1
+    with pytest.raises(ValueError):
+        label_reliability(np.ones((2, 2)))

@@ -107,3 +107,22 @@ def test_active_blocks_agree_with_the_space(fmnist, supernet, seed):
 def test_extraction_in_train_mode_keeps_mode(fmnist):
     net = copy.deepcopy(Supernet(fmnist)).train()
     assert net.extract(net.smallest_genome()).training
+
+
+def test_evaluate_reports_accuracy_on_even_and_odd_images():
+    from apq.supernet.evaluate import evaluate
+
+    class Fixed(torch.nn.Module):
+        """Predicts class 0 for every image; one parameter so evaluate finds a device."""
+
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.int64), 3).float()
+
+    y = torch.tensor([0, 0, 1, 0, 0, 2, 1])  # even positions 0,1,0,1 -> 2/4; odd 0,0,2 -> 2/3
+    result = evaluate(Fixed(), torch.zeros(7, 1, 2, 2), y, batch_size=3)
+    assert result.accuracy == pytest.approx(100 * 4 / 7)
+    assert result.halves == pytest.approx((50.0, 100 * 2 / 3))
