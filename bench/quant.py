@@ -15,8 +15,8 @@ Needs ``data/<space>/supernet.pt`` (``make supernet``). Writes ``results/bench/q
   and after ``--long`` steps (the length of a longer fine-tune) learned against fixed steps.
 - ``finetune_length``: ``--ranked`` random sub-nets with their sampled (mixed) bit policies,
   fine-tuned for each of ``--lengths`` steps and for ``--reference`` steps; Kendall tau and
-  pairwise accuracy of each length's accuracy ranking against the reference's, and the CPU
-  seconds per sample. A length ranks well when its tau is close to the best tau of any length.
+  pairwise accuracy of each length's accuracy ranking against the reference's, the mean paired
+  accuracy difference to the reference (with its std), and the CPU seconds per sample. A length ranks well when its tau is close to the best tau of any length.
 """
 from __future__ import annotations
 
@@ -105,7 +105,10 @@ def rank_agreement(rows: list[dict], lengths: list[int], reference: int) -> dict
         acc, cpu = by_steps(steps)
         out[str(steps)] = {"kendall_tau": round(kendall_tau(ref, acc), 3),
                            "pairwise_acc": round(pairwise_accuracy(ref, acc), 3),
-                           "mean_acc": round(float(acc.mean()), 3), "cpu_seconds_per_sample": round(float(cpu.mean()), 2)}
+                           "mean_acc": round(float(acc.mean()), 3),
+                           "minus_reference_mean": round(float((acc - ref).mean()), 3),
+                           "minus_reference_std": round(float((acc - ref).std(ddof=1)), 3),
+                           "cpu_seconds_per_sample": round(float(cpu.mean()), 2)}
     out["reference"] = {"steps": reference, "mean_acc": round(float(ref.mean()), 3)}
     return out
 

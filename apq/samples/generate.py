@@ -82,7 +82,8 @@ def generate_samples(space: SearchSpace, space_arg: str, kind: str, n: int, pres
     job = worker.SampleJob(space_arg, kind, preset, samples, quant, str(supernet_path or default_supernet(space.name)),
                            options.data_dir)
     header = make_header(space, job)
-    pending = [i for i in range(n) if i not in done_indices(path, header)]
+    done = done_indices(path, header)
+    pending = [i for i in range(n) if i not in done]
     if not pending:
         log.info("%s already holds %d %s samples", path, n, kind)
         return path

@@ -43,6 +43,8 @@ def test_fp32_file_holds_the_documented_columns_and_attributes(root):
     assert samples.seed.tolist() == [worker.sample_seed(0, "fp32", i) for i in range(3)]
     assert np.array_equal(samples.encoding, Encoder(SPACE).encode(expected, quant=False))
     assert ((samples.accuracy >= 0) & (samples.accuracy <= 100)).all() and (samples.loss > 0).all()
+    assert samples.accuracy_halves.shape == (3, 2)  # 100 even- and 100 odd-numbered validation images
+    assert np.allclose(samples.accuracy_halves.mean(axis=1), samples.accuracy, atol=1e-4)
     assert (samples.seconds > 0).all()
     attrs = samples.attrs
     assert (attrs["kind"], attrs["space"], attrs["split"]) == ("fp32", "fmnist", "val")
@@ -89,6 +91,16 @@ def test_complete_file_is_left_alone(root, monkeypatch):
     worker.release_context()
     assert len(make("fp32", 2)) == 2 and len(make("fp32", 1)) == 2
     assert sample_path("fmnist", "fp32").stat().st_mtime_ns == stamp
+
+
+def test_up_to_date_check_reads_the_file_once(root, monkeypatch):
+    from apq.samples import generate
+
+    make("fp32", 3)
+    reads = []
+    monkeypatch.setattr(generate, "read_samples", lambda *a, **k: reads.append(1) or read_samples(*a, **k))
+    make("fp32", 3)
+    assert len(reads) == 1  # it once re-read the whole file for every requested index (seconds per no-op run)
 
 
 def test_file_made_with_other_settings_is_refused(root):
