@@ -81,6 +81,8 @@ def label_reliability(halves: np.ndarray) -> dict:
     predictor knowing each sub-net's true accuracy would reach against the measured labels,
     (2 / pi) asin(sqrt(full_split_r)) under a bivariate normal model (Greiner's relation), and
     ``perfect_predictor_pairwise`` = (1 + tau) / 2. Held-out metrics above these are not to be expected.
+    Noise that both halves share (the BN re-calibration images, a quantized sample's fine-tune)
+    counts as signal here, so the ceilings are upper bounds.
     """
     halves = np.asarray(halves, dtype=np.float64)
     if halves.ndim != 2 or halves.shape[1] != 2 or len(halves) < 3 or not np.isfinite(halves).all():
