@@ -88,8 +88,8 @@ def label_reliability(halves: np.ndarray) -> dict:
     if halves.ndim != 2 or halves.shape[1] != 2 or len(halves) < 3 or not np.isfinite(halves).all():
         raise ValueError(f"need finite accuracies (N >= 3, 2), got {halves.shape}")
     r = float(np.corrcoef(halves[:, 0], halves[:, 1])[0, 1])
-    full = 2 * r / (1 + r) if r > 0 else float("nan")
-    tau = float(2 / np.pi * np.arcsin(np.sqrt(full))) if r > 0 else float("nan")
+    full = 2 * r / (1 + r) if r > 0 else float("nan")  # halves that disagree carry no signal to scale up
+    tau = float(2 / np.pi * np.arcsin(np.sqrt(full)))  # NaN stays NaN
     return {"split_half_tau": kendall_tau(halves[:, 0], halves[:, 1]), "split_half_r": r, "full_split_r": full,
             "perfect_predictor_tau": tau, "perfect_predictor_pairwise": (1 + tau) / 2, "n_test": len(halves)}
 
