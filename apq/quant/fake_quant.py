@@ -22,9 +22,21 @@ from torch import nn
 GRID_VALUES = 16384
 
 
-def round_ste(x: torch.Tensor) -> torch.Tensor:
-    """Round in the forward pass, identity gradient in the backward pass."""
-    return x + (torch.round(x) - x).detach()
+class RoundToGrid(torch.autograd.Function):
+    """``clamp(round(w / s), -q_max, q_max) * s`` with an identity gradient for ``w`` (straight-through).
+
+    The scale ``s`` comes from max |w| and is not learned, so no weight is ever clipped and the
+    straight-through gradient is exactly the incoming one. One autograd node instead of the five
+    of the composed ops, and the forward value is exactly the grid level times ``s``.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, scale, q_max: int):
+        return torch.round(weight / scale).clamp_(-q_max, q_max).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None, None
 
 
 def int_range(bits: int, signed: bool) -> tuple[int, int]:
@@ -53,9 +65,7 @@ class WeightFakeQuant(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.bits is None:
             return weight
-        q_max = 2 ** (self.bits - 1) - 1
-        s = self.scale(weight)
-        return _laid_out_like(torch.clamp(round_ste(weight / s), -q_max, q_max) * s, weight)
+        return _laid_out_like(RoundToGrid.apply(weight, self.scale(weight), 2 ** (self.bits - 1) - 1), weight)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, per_channel={self.per_channel}"
@@ -82,23 +92,38 @@ class LsqQuantize(torch.autograd.Function):
     (LSQ's 1 / sqrt(features * q_max)). Written out instead of torch's fused
     ``_fake_quantize_learnable_per_tensor_affine``: on this CPU that kernel is not vectorised
     and was 7x slower in inference, 1.3x slower forward + backward.
+
+    The step's gradient is summed as ``<grad, levels> - <grad_x, x/s>`` (two dot products, no
+    temporaries) and the mask is a float tensor, so the backward makes 5 passes over the
+    activation instead of 10 with bool-to-float casts: 3x faster forward + backward on CPU
+    (``bench/fake_quant.py``), same values and input gradients bit for bit.
     """
 
     @staticmethod
     def forward(ctx, x, step, q_min: int, q_max: int, grad_factor: float):
         scaled = x / step
-        ctx.save_for_backward(scaled)
+        levels = torch.round(scaled).clamp_(q_min, q_max)
+        ctx.save_for_backward(scaled, levels)
         ctx.q_range, ctx.grad_factor, ctx.step_shape = (q_min, q_max), grad_factor, step.shape
-        return torch.round(scaled).clamp_(q_min, q_max).mul_(step)
+        return levels * step
 
     @staticmethod
     def backward(ctx, grad):
-        (scaled,) = ctx.saved_tensors
+        scaled, levels = ctx.saved_tensors
         q_min, q_max = ctx.q_range
-        inside = (scaled >= q_min) & (scaled <= q_max)
-        levels = torch.round(scaled).clamp_(q_min, q_max)
-        grad_step = (grad * (levels - scaled * inside)).sum() * ctx.grad_factor
-        return grad * inside, grad_step.reshape(ctx.step_shape), None, None, None
+        inside = scaled.clamp(q_min, q_max).eq_(scaled)  # float: 1.0 inside the grid range, 0.0 where clipped
+        grad_x = grad * inside
+        grad_step = (_dot(grad, levels) - _dot(grad_x, scaled)) * ctx.grad_factor
+        return grad_x, grad_step.reshape(ctx.step_shape), None, None, None
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Sum of ``a * b`` over all elements (0-d tensor), without the product as a temporary when
+    both are dense with the same memory layout (then their storage orders match element by element)."""
+    dense = a.is_contiguous() or (a.dim() == 4 and a.is_contiguous(memory_format=torch.channels_last))
+    if dense and a.stride() == b.stride():
+        return torch.dot(a.as_strided((a.numel(),), (1,)), b.as_strided((b.numel(),), (1,)))
+    return (a * b).sum()
 
 
 class ActFakeQuant(nn.Module):

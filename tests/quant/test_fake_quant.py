@@ -92,3 +92,35 @@ def test_step_gradient_is_lsq():
     per_value = [1.0 - 1.2, 2.0 - 1.8, 3.0]
     expected = sum(per_value) / (3 * 3) ** 0.5
     assert quant.step.grad.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_gradients_do_not_depend_on_memory_layout(signed):
+    # the step gradient is summed with dot products over raw storage when input and gradient share
+    # a dense layout, and elementwise otherwise; every layout must give the composed-ops reference
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 5) * 2
+    upstream = torch.randn(2, 3, 4, 5)
+    q_min, q_max = (-8, 7) if signed else (0, 15)
+    step = 0.3
+
+    def reference():
+        xr = x.clone().requires_grad_()
+        s = torch.tensor(step, requires_grad=True)
+        grad_factor = 1.0 / (3 * 4 * 5 * q_max) ** 0.5
+        s_scaled = s * grad_factor + (s - s * grad_factor).detach()  # value s, gradient scaled (LSQ)
+        clipped = (xr / s_scaled).clamp(q_min, q_max)
+        levels = clipped + (torch.round(clipped) - clipped).detach()
+        (levels * s_scaled * upstream).sum().backward()
+        return xr.grad, s.grad
+
+    ref_x, ref_step = reference()
+    for x_format, grad_format in [(torch.contiguous_format,) * 2, (torch.channels_last,) * 2,
+                                  (torch.channels_last, torch.contiguous_format)]:
+        quant = ActFakeQuant(4, signed=signed)
+        with torch.no_grad():
+            quant.step.fill_(step)
+        xi = x.clone(memory_format=x_format).requires_grad_()
+        quant(xi).backward(upstream.contiguous(memory_format=grad_format))
+        assert torch.allclose(xi.grad, ref_x)
+        assert quant.step.grad.item() == pytest.approx(ref_step.item(), rel=1e-5)
