@@ -85,26 +85,34 @@ lut: setup
 space: setup
 	$(APQ) space --space $(SPACE)
 
-# Resumes an interrupted run; does nothing when data/$(SPACE)/supernet.pt is complete for this preset.
-supernet: setup
-	$(APQ) supernet --space $(SPACE) --preset $(PRESET) $(DATA_FLAG)
-
-# Each stage is a no-op when its artifact is up to date for this preset, and resumes when
-# interrupted, so `make search` on a fresh clone builds supernet -> samples -> predictor first.
-samples: supernet
-	$(APQ) samples --space $(SPACE) --preset $(PRESET) $(SAMPLE_FLAGS) $(DATA_FLAG)
-	$(APQ) samples --space $(SPACE) --preset $(PRESET) --quant $(SAMPLE_FLAGS) $(DATA_FLAG)
-
-predictor: samples
-	$(APQ) predictor --space $(SPACE) --preset $(PRESET)
-
+# The stages' command lines. Each stage is a no-op when its artifact is up to date for this preset,
+# and resumes when interrupted, so `make search` on a fresh clone builds supernet -> samples ->
+# predictor first. A target runs its stage and every stage before it as one `apq chain`: one
+# process, so the up-to-date checks pay Python's and torch's start-up once, not once per stage.
 CONSTRAINT := $(if $(LATENCY),--latency $(LATENCY),)$(if $(ENERGY),--energy $(ENERGY),)
+DATA_CMD = data $(DATA_FLAG)
+SUPERNET_CMD = supernet --space $(SPACE) --preset $(PRESET) $(DATA_FLAG)
+SAMPLES_CMD = samples --space $(SPACE) --preset $(PRESET) $(SAMPLE_FLAGS) $(DATA_FLAG)
+PREDICTOR_CMD = predictor --space $(SPACE) --preset $(PRESET)
+SEARCH_CMD = search --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(CONSTRAINT) $(SEARCH_FLAGS)
+VERIFY_CMD = verify --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(DATA_FLAG)
+UP_TO_SUPERNET = '$(DATA_CMD)' '$(SUPERNET_CMD)'
+UP_TO_SAMPLES = $(UP_TO_SUPERNET) '$(SAMPLES_CMD)' '$(SAMPLES_CMD) --quant'
+UP_TO_PREDICTOR = $(UP_TO_SAMPLES) '$(PREDICTOR_CMD)'
+
+supernet: $(STAMP)
+	$(APQ) chain $(UP_TO_SUPERNET)
+
+samples: $(STAMP)
+	$(APQ) chain $(UP_TO_SAMPLES)
+
+predictor: $(STAMP)
+	$(APQ) chain $(UP_TO_PREDICTOR)
 
 # The main job: joint search under the constraint (or the default budget), then verification
 # of the winner on the test split.
-search: predictor
-	$(APQ) search --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(CONSTRAINT) $(SEARCH_FLAGS)
-	$(APQ) verify --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(DATA_FLAG)
+search: $(STAMP)
+	$(APQ) chain $(UP_TO_PREDICTOR) '$(SEARCH_CMD)' '$(VERIFY_CMD)'
 
 # Verify the latest run of SPACE/TARGET again (e.g. after `apq search --baselines`).
 verify: setup

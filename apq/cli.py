@@ -9,10 +9,10 @@ import logging
 import sys
 
 from apq import __version__
-from apq.commands import data, lut, space, supernet, predictor, search, verify, samples, export
+from apq.commands import chain, data, lut, space, supernet, predictor, search, verify, samples, export
 from apq.errors import UserError
 
-COMMANDS = (data, space, lut, supernet, samples, predictor, search, verify, export)
+COMMANDS = (data, space, lut, supernet, samples, predictor, search, verify, export, chain)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -102,3 +102,28 @@ def test_apq_format_written_for_bitfusion_omits_forbidden_and_loads_back_with_ru
     from apq.hardware.lut import load_lut_target
     rules = load_lut_target(result.stdout.strip()).forbidden
     assert [(r.gene_a, r.value_a, r.gene_b, r.value_b) for r in rules] == [("kernel", 7, "dw_a", 4)]
+
+
+def test_chain_runs_each_line_in_order_in_one_process(tmp_path):
+    result = apq("chain", "lut --space fmnist --target fpga", "lut --space fmnist --target bitfusion --format apq",
+                 root=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(tmp_path / "data/fmnist/lut/fpga.json"),
+                                     str(tmp_path / "data/fmnist/lut/bitfusion.apq.json")]
+    assert result.stderr.count("chain step") == 2
+
+
+@pytest.mark.parametrize("bad_line,words", [("lut --target fpga --format csv", ["format"]),
+                                            ("chain lut", ["chain lut"]), ("", ["cannot be a step"])])
+def test_chain_refuses_a_bad_line_before_anything_runs(tmp_path, bad_line, words):
+    result = apq("chain", "lut --space fmnist --target bitfusion", bad_line, root=tmp_path)
+    assert_user_error(result, *words)
+    assert not (tmp_path / "data").exists()
+
+
+def test_chain_stops_at_the_first_failing_step(tmp_path):
+    result = apq("chain", "space --space fmnist", "lut --target nowhere-9", "lut --space fmnist --target fpga",
+                 root=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("apq: error: unknown target 'nowhere-9'")
+    assert "chain step 3/3" not in result.stderr and not (tmp_path / "data" / "fmnist" / "lut").exists()

@@ -175,8 +175,11 @@ class ActFakeQuant(nn.Module):
             self.observe(x)
             return x
         q_min, q_max = int_range(self.bits, self.signed)
+        step = self.step.abs().clamp_min(1e-8)
+        if not torch.is_grad_enabled():  # inference: the same ops in place, one tensor allocated instead of three
+            return _laid_out_like(torch.div(x, step).round_().clamp_(q_min, q_max).mul_(step), x)
         grad_factor = 1.0 / math.sqrt(x.numel() / x.shape[0] * q_max)
-        return _laid_out_like(LsqQuantize.apply(x, self.step.abs().clamp_min(1e-8), q_min, q_max, grad_factor), x)
+        return _laid_out_like(LsqQuantize.apply(x, step, q_min, q_max, grad_factor), x)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, signed={self.signed}"

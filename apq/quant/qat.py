@@ -18,6 +18,7 @@ from torch import nn
 
 from apq.quant.config import QuantConfig
 from apq.quant.attach import act_quantizers
+from apq.quant.fold import fold_batch_norms
 from apq.supernet.bn_calibration import batch_norms
 from apq.supernet.evaluate import prepare
 from apq.supernet.train import cosine_lr, kd_loss
@@ -61,8 +62,8 @@ def qat_finetune(model: nn.Module, teacher: nn.Module, train_x: torch.Tensor, tr
     if steps <= 0:
         return model.eval()
     device = next(model.parameters()).device
-    teacher.eval()
-    optimizer = torch.optim.Adam(parameter_groups(model, config))  # each group's lr is set every step below
+    teacher = fold_batch_norms(teacher)  # same logits up to float rounding, one op less per layer
+    optimizer = torch.optim.Adam(parameter_groups(model, config), fused=True)  # each group's lr is set every step below
     order = batch_order(len(train_x), steps, min(config.qat_batch, len(train_x)), seed)
     _set_train_mode(model, config.freeze_bn)
     for step, idx in enumerate(order):

@@ -66,14 +66,12 @@ def load_sample_data(space: SearchSpace, preset: Preset, data_dir=None, supernet
     ``supernet_config`` (default: the preset's) fixes the training subset (all of it except in
     the smoke preset) and the test subset. Missing or mismatched datasets are a :class:`UserError`.
     """
-    from apq.data.datasets import load_dataset
-    from apq.data.splits import make_splits
-    from apq.supernet.build import load_training_data
+    from apq.supernet.build import load_splits, training_tensors
     from apq.supernet.config import get_supernet_config
 
     config = supernet_config or get_supernet_config(preset.name)
-    train, (test_x, test_y), _ = load_training_data(space, preset, config, data_dir)  # also checks the dataset
-    splits = make_splits(load_dataset(space.config.dataset, data_dir), preset.val_size, preset.seed)
+    splits = load_splits(space, preset, data_dir)
+    train, (test_x, test_y), _ = training_tensors(splits, preset, config)
     if len(splits.val_x) == 0:
         raise UserError(f"preset '{preset.name}' has an empty validation split; raise val_size")
     data = SampleData(train.x, train.y, torch.from_numpy(splits.val_x), torch.from_numpy(splits.val_y),

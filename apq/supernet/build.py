@@ -37,6 +37,12 @@ def load_training_data(space: SearchSpace, preset: Preset, config: SupernetConfi
     sample evaluation and never trains the supernet); calibration images are a fixed, seeded
     subset of that train split.
     """
+    return training_tensors(load_splits(space, preset, data_dir), preset, config)
+
+
+def load_splits(space: SearchSpace, preset: Preset, data_dir):
+    """The :class:`apq.data.splits.DataSplits` of ``space``'s dataset for ``preset`` (its validation
+    size and seed); :class:`UserError` when the dataset is unknown, missing or of the wrong shape."""
     from apq.data.datasets import DATASETS, load_dataset
     from apq.data.splits import make_splits
 
@@ -48,7 +54,11 @@ def load_training_data(space: SearchSpace, preset: Preset, config: SupernetConfi
     if dataset.input_shape != (cfg.input_channels, cfg.input_size, cfg.input_size):
         raise UserError(f"dataset {cfg.dataset} gives inputs {dataset.input_shape}, space '{space.name}' expects "
                         f"{(cfg.input_channels, cfg.input_size, cfg.input_size)}")
-    splits = make_splits(dataset, preset.val_size, preset.seed)
+    return make_splits(dataset, preset.val_size, preset.seed)
+
+
+def training_tensors(splits, preset: Preset, config: SupernetConfig):
+    """:func:`load_training_data`'s tensors cut from already loaded ``splits`` (config's subsets)."""
     rng = np.random.default_rng(preset.seed)
     train_idx = _subset(rng, len(splits.train_x), config.train_subset)
     test_idx = _subset(rng, len(splits.test_x), config.test_subset)

@@ -45,6 +45,13 @@ def test_normalize_layout_and_stats():
     np.testing.assert_allclose(x[1, 1], -1.0, rtol=1e-6)
 
 
+def test_channel_stats_equal_numpy_over_many_chunks():
+    images = np.random.default_rng(1).integers(0, 256, (300, 20, 20, 3), dtype=np.uint8)
+    mean, std = channel_stats(images)
+    np.testing.assert_allclose(mean, images.mean(axis=(0, 1, 2)) / 255, rtol=1e-6)
+    np.testing.assert_allclose(std, images.std(axis=(0, 1, 2)) / 255, rtol=1e-6)
+
+
 def tiny_dataset(n_train=50, n_test=7):
     rng = np.random.default_rng(3)
     return Dataset("tiny", rng.integers(0, 256, (n_train, 5, 5, 3), dtype=np.uint8),

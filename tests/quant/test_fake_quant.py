@@ -124,3 +124,16 @@ def test_gradients_do_not_depend_on_memory_layout(signed):
         quant(xi).backward(upstream.contiguous(memory_format=grad_format))
         assert torch.allclose(xi.grad, ref_x)
         assert quant.step.grad.item() == pytest.approx(ref_step.item(), rel=1e-5)
+
+
+def test_inference_path_equals_training_path():
+    torch.manual_seed(1)
+    x = (torch.randn(4, 6, 5, 5) * 3).contiguous(memory_format=torch.channels_last)
+    quant = ActFakeQuant(5, signed=True)
+    with torch.no_grad():
+        quant.step.fill_(0.21)
+        inferred = quant(x)
+    trained = quant(x)
+    assert trained.requires_grad and torch.equal(inferred, trained.detach())
+    assert inferred.stride() == x.stride()
+
