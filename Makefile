@@ -51,11 +51,13 @@ data: $(STAMP)
 test: setup
 	$(PY) -m pytest -q
 
-# Fast benchmarks (a few minutes): cost-model throughput, search throughput, predictor metrics
+# Fast benchmarks (a few minutes): cost-model throughput, search throughput, fake-quantization
+# kernel speed, predictor metrics
 # (on synthetic samples until `make samples` has made real ones).
 bench: setup
 	$(PY) bench/cost.py
 	$(PY) bench/search.py
+	$(PY) bench/fake_quant.py
 	$(PY) bench/predictor.py $(if $(wildcard data/$(SPACE)/samples_quant.h5),,--synthetic)
 
 # Slow benchmarks on the default artifacts: sample noise/spread/throughput (~10 min) and

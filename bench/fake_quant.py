@@ -1,6 +1,6 @@
 """Fake-quantization kernel benchmark: forward + backward time of the activation quantizer.
 
-    .venv/bin/python bench/fake_quant.py [--repeats 9] [--threads 0]
+    .venv/bin/python bench/fake_quant.py [--repeats 9] [--threads 0] [--run RUN_DIR]
 
 Writes ``results/bench/fake_quant.json``. For activation shapes of the default fmnist sub-nets
 (batch 64, channels-last), side by side in one run, the median milliseconds of one forward +
@@ -11,7 +11,11 @@ backward of:
   estimator, LSQ's gradient scaling), which is how LSQ is commonly written;
 - ``torch_fused``: torch's ``_fake_quantize_learnable_per_tensor_affine``.
 
-All three compute the same function; the largest difference between the input gradients of ``lsq``
+With ``--run`` (a search run folder, e.g. ``results/fmnist/bitfusion/latest``) it also times the
+quantization-aware fine-tune of that run's winner as ``apq verify`` runs it (fp32 teacher included,
+the run's preset): the median milliseconds per step over 3 repeats of 20 steps, after 5 warm-up steps.
+
+All three kernels compute the same function; the largest difference between the input gradients of ``lsq``
 and ``composed`` (float rounding) and the relative difference of their step gradients are reported.
 """
 from __future__ import annotations
@@ -19,7 +23,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from apq.io import project_root, write_json
@@ -83,20 +89,58 @@ def time_case(shape, q_min: int, q_max: int, repeats: int) -> dict:
     return row
 
 
+def time_finetune(run_dir: Path, repeats: int = 3, steps: int = 20) -> dict:
+    """Median ms per quantization-aware fine-tune step of ``run_dir``'s winner (see the module docstring)."""
+    import json
+
+    from apq.presets import get_preset
+    from apq.quant.config import get_quant_config
+    from apq.quant.pipeline import quantize_model, teacher_subnet
+    from apq.quant.policy import bit_policy
+    from apq.quant.qat import qat_finetune
+    from apq.samples.data import load_sample_data
+    from apq.space.registry import create_space
+    from apq.supernet.checkpoint import load_supernet
+
+    config, best = (json.loads((run_dir / name).read_text()) for name in ("config.json", "best.json"))
+    space, preset = create_space(config["space"]), get_preset(config["preset"]["name"])
+    qconfig = get_quant_config(preset.name)
+    supernet, _ = load_supernet(space, None, "cpu")
+    data = load_sample_data(space, preset)
+    genome = np.asarray(best["genome"], dtype=np.int64)
+    torch.manual_seed(0)
+    teacher = teacher_subnet(supernet, genome, data.calib, qconfig)
+    model = quantize_model(teacher, bit_policy(space, genome), data.calib, qconfig)
+    qat_finetune(model, teacher, data.train_x, data.train_y, 5, qconfig, 0)
+    per_step = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        qat_finetune(model, teacher, data.train_x, data.train_y, steps, qconfig, 0)
+        per_step.append((time.perf_counter() - start) / steps * 1e3)
+    return {"run": str(run_dir.resolve()), "genome": best["genome"], "batch": qconfig.qat_batch, "steps": steps,
+            "repeats": repeats, "ms_per_step_median": statistics.median(per_step), "ms_per_step_all": per_step}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = one per core)")
+    parser.add_argument("--run", help="also time the fine-tune of this search run's winner (a run folder)")
     parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "fake_quant.json"))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = [time_case(shape, q_min, q_max, args.repeats) for shape, q_min, q_max in CASES]
-    write_json(args.out, {"threads": torch.get_num_threads(), "cases": rows})
+    report = {"threads": torch.get_num_threads(), "cases": rows}
+    if args.run:
+        report["finetune"] = time_finetune(Path(args.run))
+    write_json(args.out, report)
     for r in rows:
         print(f"{str(tuple(r['shape'])):>20}  lsq {r['lsq_ms_median']:6.2f} ms  composed {r['composed_ms_median']:6.2f} ms  "
               f"torch fused {r['torch_fused_ms_median']:6.2f} ms  (x{r['speedup_vs_composed']:.1f}, "
               f"input grads differ by <= {r['input_grad_max_abs_diff']:.1e})")
+    if args.run:
+        print(f"fine-tune of the winner of {args.run}: {report['finetune']['ms_per_step_median']:.1f} ms per step")
     print(args.out)
 
 
