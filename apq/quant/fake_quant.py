@@ -95,7 +95,7 @@ class LsqQuantize(torch.autograd.Function):
 
     The step's gradient is summed as ``<grad, levels> - <grad_x, x/s>`` (two dot products, no
     temporaries) and the mask is a float tensor, so the backward makes 5 passes over the
-    activation instead of 10 with bool-to-float casts: 3x faster forward + backward on CPU
+    activation instead of 10 with bool-to-float casts: 1.3-3x faster forward + backward on CPU
     (``bench/fake_quant.py``), same values and input gradients bit for bit.
     """
 
