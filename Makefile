@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) data
 
 data: $(STAMP)
-	$(APQ) data $(DATA_FLAG)
+	$(APQ) $(DATA_CMD)
 
 test: setup
 	$(PY) -m pytest -q

@@ -29,22 +29,18 @@ import numpy as np
 import torch
 
 from apq.io import project_root, write_json
-from apq.quant.fake_quant import LsqQuantize
+from apq.quant.fake_quant import LsqQuantize, lsq_grad_factor
 
 #: (shape, q_min, q_max): the largest activations of a default sub-net, 6-bit unsigned / 8-bit signed.
 CASES = (((64, 48, 28, 28), 0, 63), ((64, 88, 14, 14), 0, 63), ((64, 176, 7, 7), -128, 127))
 
 
-def _grad_factor(shape, q_max: int) -> float:
-    return 1.0 / (torch.Size(shape[1:]).numel() * q_max) ** 0.5
-
-
 def lsq(x, step, q_min, q_max):
-    return LsqQuantize.apply(x, step, q_min, q_max, _grad_factor(x.shape, q_max))
+    return LsqQuantize.apply(x, step, q_min, q_max, lsq_grad_factor(x, q_max))
 
 
 def composed(x, step, q_min, q_max):
-    factor = _grad_factor(x.shape, q_max)
+    factor = lsq_grad_factor(x, q_max)
     step = step * factor + (step - step * factor).detach()
     clipped = (x / step).clamp(q_min, q_max)
     return (clipped + (torch.round(clipped) - clipped).detach()) * step
@@ -53,7 +49,7 @@ def composed(x, step, q_min, q_max):
 def torch_fused(x, step, q_min, q_max):
     zero = torch.zeros(1)
     return torch._fake_quantize_learnable_per_tensor_affine(x, step.reshape(1), zero, q_min, q_max,
-                                                            _grad_factor(x.shape, q_max))
+                                                            lsq_grad_factor(x, q_max))
 
 
 KERNELS = {"lsq": lsq, "composed": composed, "torch_fused": torch_fused}

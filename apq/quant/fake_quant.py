@@ -117,6 +117,11 @@ class LsqQuantize(torch.autograd.Function):
         return grad_x, grad_step.reshape(ctx.step_shape), None, None, None
 
 
+def lsq_grad_factor(x: torch.Tensor, q_max: int) -> float:
+    """LSQ's step-gradient scale 1 / sqrt(features per sample * q_max) for an activation batch ``x``."""
+    return 1.0 / math.sqrt(x.numel() / x.shape[0] * q_max)
+
+
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Sum of ``a * b`` over all elements (0-d tensor), without the product as a temporary when
     both are dense with the same memory layout (then their storage orders match element by element)."""
@@ -178,8 +183,7 @@ class ActFakeQuant(nn.Module):
         step = self.step.abs().clamp_min(1e-8)
         if not torch.is_grad_enabled():  # inference: the same ops in place, one tensor allocated instead of three
             return _laid_out_like(torch.div(x, step).round_().clamp_(q_min, q_max).mul_(step), x)
-        grad_factor = 1.0 / math.sqrt(x.numel() / x.shape[0] * q_max)
-        return _laid_out_like(LsqQuantize.apply(x, step, q_min, q_max, grad_factor), x)
+        return _laid_out_like(LsqQuantize.apply(x, step, q_min, q_max, lsq_grad_factor(x, q_max)), x)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, signed={self.signed}"
