@@ -87,34 +87,28 @@ lut: setup
 space: setup
 	$(APQ) space --space $(SPACE)
 
-# The stages' command lines. Each stage is a no-op when its artifact is up to date for this preset,
-# and resumes when interrupted, so `make search` on a fresh clone builds supernet -> samples ->
-# predictor first. A target runs its stage and every stage before it as one `apq chain`: one
-# process, so the up-to-date checks pay Python's and torch's start-up once, not once per stage.
-CONSTRAINT := $(if $(LATENCY),--latency $(LATENCY),)$(if $(ENERGY),--energy $(ENERGY),)
+# The stages run through `apq run STAGE`: every stage up to STAGE from the stage table
+# (apq/stages/table.py), in one process, each a no-op when its artifact is up to date for this
+# preset and resumed when interrupted, so `make search` on a fresh clone builds supernet ->
+# samples -> predictor first. An artifact made with another preset or settings is refused, not
+# overwritten (rerun that stage with --force to replace it).
 DATA_CMD = data $(DATA_FLAG)
-SUPERNET_CMD = supernet --space $(SPACE) --preset $(PRESET) $(DATA_FLAG)
-SAMPLES_CMD = samples --space $(SPACE) --preset $(PRESET) $(SAMPLE_FLAGS) $(DATA_FLAG)
-PREDICTOR_CMD = predictor --space $(SPACE) --preset $(PRESET)
-SEARCH_CMD = search --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(CONSTRAINT) $(SEARCH_FLAGS)
-VERIFY_CMD = verify --space $(SPACE) --target $(TARGET) --preset $(PRESET) $(DATA_FLAG)
-UP_TO_SUPERNET = '$(DATA_CMD)' '$(SUPERNET_CMD)'
-UP_TO_SAMPLES = $(UP_TO_SUPERNET) '$(SAMPLES_CMD)' '$(SAMPLES_CMD) --quant'
-UP_TO_PREDICTOR = $(UP_TO_SAMPLES) '$(PREDICTOR_CMD)'
+CONSTRAINT := $(if $(LATENCY),--latency $(LATENCY),)$(if $(ENERGY), --energy $(ENERGY),)
+RUN_FLAGS = --space $(SPACE) --preset $(PRESET) $(DATA_FLAG) --args 'samples=$(SAMPLE_FLAGS)'
 
 supernet: $(STAMP)
-	$(APQ) chain $(UP_TO_SUPERNET)
+	$(APQ) run supernet $(RUN_FLAGS)
 
 samples: $(STAMP)
-	$(APQ) chain $(UP_TO_SAMPLES)
+	$(APQ) run samples $(RUN_FLAGS)
 
 predictor: $(STAMP)
-	$(APQ) chain $(UP_TO_PREDICTOR)
+	$(APQ) run predictor $(RUN_FLAGS)
 
 # The main job: joint search under the constraint (or the default budget), then verification
 # of the winner on the test split.
 search: $(STAMP)
-	$(APQ) chain $(UP_TO_PREDICTOR) '$(SEARCH_CMD)' '$(VERIFY_CMD)'
+	$(APQ) run search $(RUN_FLAGS) --target $(TARGET) $(CONSTRAINT) --args 'search=$(SEARCH_FLAGS)'
 
 # Verify the latest run of SPACE/TARGET again (e.g. after `apq search --baselines`).
 verify: setup

@@ -1,4 +1,4 @@
-"""The ``apq`` command line: one subcommand per pipeline stage (see ``apq --help``).
+"""The ``apq`` command line: one subcommand per pipeline stage, and ``apq run`` (see ``apq --help``).
 
 User errors end with a single ``apq: error: ...`` line on stderr and exit code 2.
 """
@@ -8,31 +8,16 @@ import argparse
 import logging
 import sys
 
-from apq import __version__
-from apq.commands import chain, data, lut, space, supernet, predictor, search, verify, samples, export
+from apq.commands import chain, run
+from apq.commands.parser import STEP_COMMANDS, build_parser as _build
 from apq.errors import UserError
 
-COMMANDS = (data, space, lut, supernet, samples, predictor, search, verify, export, chain)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag or value prints one line (not usage) and exits 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"apq: error: {message} (see '{self.prog} --help')\n")
+COMMANDS = (*STEP_COMMANDS, run, chain)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser; every subcommand module contributes ``add_parser``."""
-    parser = OneLineParser(prog="apq", description="Joint search of network architecture, channel pruning and "
-                           "mixed-precision quantization for a hardware target (APQ-style).")
-    parser.add_argument("--version", action="version", version=f"apq {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    sub.required = True
-    for module in COMMANDS:
-        module.add_parser(sub)
-    return parser
+    """The full parser: every stage command, ``run`` and ``chain``."""
+    return _build(COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

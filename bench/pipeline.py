@@ -10,7 +10,7 @@ only their checks), times, in order::
         each stage of the first ``make search TARGET=fpga`` as its own ``python -m apq``
         subprocess (imports included), so that every stage has its own time
     make_search_bitfusion
-        the second search as a user runs it: ``make search TARGET=bitfusion`` (one ``apq chain``
+        the second search as a user runs it: ``make search TARGET=bitfusion`` (one ``apq run``
         process: upstream checks, all up to date, then search and verification of the winner),
         split into the GA's own seconds (config.json), the winner's fine-tune + test
         (verify.json) and the rest (start-up, checks, LUT, loading)
@@ -35,18 +35,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from apq.io import project_root, write_json
+from apq.search.outputs import latest_run
+from apq.stages.table import RunOptions, command_line, plan
+
+#: The stages upstream of the search, in the order ``apq run search`` runs them.
+UPSTREAM = tuple(stage.name for stage in plan("predictor"))
 
 PROJECT = Path(__file__).resolve().parents[1]
 TARGETS = {"pipeline_fpga_s": 3600.0, "make_search_bitfusion_s": 30.0}
-UPSTREAM = ("data", "supernet", "samples_fp32", "samples_quant", "predictor")
+FIRST_TARGET = "fpga"
 
 
 def stage_commands(space: str, preset: str) -> dict[str, list[str]]:
-    """``apq`` arguments of every stage of the first ``make search``, as the Makefile's chain runs them."""
-    common = ["--space", space, "--preset", preset]
-    return {"data": ["data"], "supernet": ["supernet", *common], "samples_fp32": ["samples", *common],
-            "samples_quant": ["samples", *common, "--quant"], "predictor": ["predictor", *common],
-            "search_fpga": ["search", *common, "--target", "fpga"], "verify_fpga": ["verify", *common, "--target", "fpga"]}
+    """``apq`` arguments of every stage of the first ``make search`` (``apq run search``), from the
+    stage table; the search and verify stages are keyed ``search_fpga`` and ``verify_fpga``."""
+    options = RunOptions(space=space, preset=preset, target=FIRST_TARGET)
+    return {stage.name + ("" if stage.name in UPSTREAM else f"_{FIRST_TARGET}"): command_line(stage, options)
+            for stage in plan("search")}
 
 
 def make_command(space: str, preset: str, target: str) -> list[str]:
@@ -76,7 +81,7 @@ class StageFailed(RuntimeError):
 
 def run_pipeline(commands: dict[str, list[str]], make_second: list[str], root: Path, seconds: dict) -> None:
     """Time every stage into ``seconds`` (filled as it goes, so a failure keeps the finished ones)."""
-    for name in (*UPSTREAM, "search_fpga", "verify_fpga"):
+    for name in commands:
         print(f"== {name}: apq {' '.join(commands[name])}", file=sys.stderr, flush=True)
         seconds[name] = run_stage(commands[name], root)
     print(f"== make_search_bitfusion: {' '.join(make_second)}", file=sys.stderr, flush=True)
@@ -85,7 +90,7 @@ def run_pipeline(commands: dict[str, list[str]], make_second: list[str], root: P
 
 def second_search_parts(root: Path, space: str, total: float | None) -> dict:
     """The second make search split into the GA, the winner's verification and the rest (seconds)."""
-    run = root / "results" / space / "bitfusion" / "latest"
+    run = latest_run(root / "results" / space / "bitfusion")
     if total is None or not (run / "verify.json").is_file():
         return {}
     search = json.loads((run / "config.json").read_text()).get("search_seconds")
@@ -97,7 +102,7 @@ def second_search_parts(root: Path, space: str, total: float | None) -> dict:
 
 
 def totals(seconds: dict) -> dict:
-    first = [seconds.get(name) for name in (*UPSTREAM, "search_fpga", "verify_fpga")]
+    first = [seconds.get(name) for name in (*UPSTREAM, f"search_{FIRST_TARGET}", f"verify_{FIRST_TARGET}")]
     return {"pipeline_fpga_s": None if None in first else sum(first),
             "make_search_bitfusion_s": seconds.get("make_search_bitfusion"), "all_s": sum(seconds.values())}
 
@@ -121,7 +126,7 @@ def winners(root: Path, space: str) -> dict:
     """Predicted vs measured accuracy of each target's verified joint winner."""
     out = {}
     for target in ("fpga", "bitfusion"):
-        path = root / "results" / space / target / "latest" / "verify.json"
+        path = latest_run(root / "results" / space / target) / "verify.json"
         if path.is_file():
             report = json.loads(path.read_text())
             out[target] = {k: report.get(k) for k in ("run", "predicted_acc", "measured_acc", "abs_error",

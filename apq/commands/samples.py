@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
                    help="loky: processes here; dask / ray: a cluster at --address (default loky)")
     p.add_argument("--address", help="dask scheduler (tcp://host:8786) or ray address; none: a local cluster")
     p.add_argument("--data-dir", help="folder holding the dataset files (default: the usual locations)")
+    p.add_argument("--force", action="store_true", help="start the sample file again, even one made with other settings")
     p.set_defaults(run=run)
 
 
@@ -42,6 +43,6 @@ def run(args) -> int:
     jobs = args.jobs or len(os.sched_getaffinity(0))
     options = RunOptions(jobs, args.backend, args.address, args.data_dir)
     path = generate_samples(space, args.space, kind, args.n or samples.count(kind), preset, samples,
-                            get_quant_config(preset.name), options)
+                            get_quant_config(preset.name), options, force=args.force)
     print(path)
     return 0

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +30,7 @@ from apq.export.winner import WINNER, load_winner
 from apq.io import write_json
 from apq.presets import Preset
 from apq.space.space import SearchSpace
+from apq.stages.staging import staged
 
 log = logging.getLogger(__name__)
 
@@ -106,31 +104,13 @@ def test_split(space: SearchSpace, preset: Preset, data_dir, images: int) -> tup
 
 
 # ----- outputs -----------------------------------------------------------------------------
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def staged_folder(final: Path):
     """Yield an empty staging folder; on success it replaces ``final`` (an earlier export) at once."""
     if final.exists() and (not final.is_dir() or any(final.iterdir()) and not (final / REPORT).is_file()):
         raise UserError(f"{final} exists and is not an apq export folder; pick another -o")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    staging.chmod(0o777 & ~_umask())
-    old = None
-    try:
+    with staged(final, folder=True) as staging:
         yield staging
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
-            os.replace(final, old / final.name)
-        os.rename(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def check_torch_reload(folder: Path, model: nn.Module, x: np.ndarray) -> dict:

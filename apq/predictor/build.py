@@ -23,7 +23,6 @@ metrics.json means a complete run). Same sample files and settings as the last r
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -32,20 +31,25 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from apq import __version__
 from apq.io import write_json
 from apq.predictor.baselines import fit_baselines
 from apq.predictor.config import PredictorConfig
 from apq.predictor.data import Dataset, budget_rows, load_dataset, split
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor, validation_split
-from apq.predictor.load import FORMAT, predictor_dir, predictor_path, save_predictor
+from apq.predictor.load import predictor_dir, predictor_path, save_predictor
 from apq.predictor.metrics import evaluate, label_reliability, mean_metrics
 from apq.predictor.train import pick_device
 from apq.presets import Preset
 from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
+from apq.stages.fresh import FRESH, Stamp, freshness, read_stamp, upstream_digests, write_stamp
+from apq.stages.layout import sample_path
+from apq.stages.lock import artifact_lock, check_not_busy
 
 log = logging.getLogger(__name__)
+
+#: Version of the predictor files' contents, part of their stamp: bumping it makes older ones stale.
+STAMP_FORMAT = "apq-predictor/1"
 
 
 @dataclass
@@ -97,25 +101,16 @@ def make_task(space: SearchSpace, kind: str, fraction: float, seed: int) -> Task
     return Task(data, *split(data, fraction, seed))
 
 
-def stage_inputs(space: SearchSpace, preset: Preset, config: PredictorConfig, tasks: dict[str, Task]) -> dict:
-    """Everything the artifacts depend on; equal inputs mean the artifacts are up to date."""
-    return json.loads(json.dumps({"encoding": Encoder(space).describe(), "preset": preset.to_dict(),
-                                  "config": config.to_dict(), "apq_version": __version__,
-                                  "samples": {k: t.data.fingerprint for k, t in tasks.items()}}))
+def make_stamp(space: SearchSpace, preset: Preset, config: PredictorConfig) -> Stamp:
+    """What the predictors depend on: their settings, the encoding, the preset and the sample files' digests."""
+    return Stamp("predictor", STAMP_FORMAT, {"predictor": config.to_dict(), "encoding": Encoder(space).describe()},
+                 {"preset": preset.to_dict(), "space": space.name},
+                 upstream_digests(*(sample_path(space.name, kind) for kind in ("fp32", "quant"))))
 
 
-def up_to_date(space: SearchSpace, inputs: dict) -> bool:
-    """metrics.json and both checkpoints exist and were made from exactly ``inputs``."""
-    folder = predictor_dir(space.name)
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-        checkpoints = [torch.load(predictor_path(space.name, k), map_location="cpu", weights_only=True)
-                       for k in ("fp32", "quant")]
-    except (OSError, ValueError, RuntimeError, EOFError):
-        return False
-    return metrics.get("inputs") == inputs and all(
-        isinstance(c, dict) and c.get("format") == FORMAT and c.get("samples") == inputs["samples"]
-        and c.get("config") == inputs for c in checkpoints)
+def outputs(space: SearchSpace) -> tuple:
+    """The stage's files; metrics.json (named first) is written last, then the stamp beside it."""
+    return (predictor_dir(space.name) / "metrics.json", *(predictor_path(space.name, k) for k in ("fp32", "quant")))
 
 
 def build_predictors(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool = False) -> dict | None:
@@ -129,12 +124,22 @@ def build_predictors(space: SearchSpace, preset: Preset, config: PredictorConfig
 
 
 def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool) -> dict | None:
+    for kind in ("fp32", "quant"):
+        check_not_busy(sample_path(space.name, kind))
+        if not sample_path(space.name, kind).exists():
+            load_dataset(space, kind)  # raises its one-line how-to
+    files = outputs(space)
+    with artifact_lock(files[0]):
+        stamp = make_stamp(space, preset, config)
+        verdict = freshness(stamp, read_stamp(files[0]), files, command="apq predictor", force=force, replaceable=True)
+        return None if verdict == FRESH else _fit_all(space, preset, config, stamp)
+
+
+def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp: Stamp) -> dict:
     fp32_dim, seed = Encoder(space).fp32_dim, preset.seed
     tasks = {"fp32": make_task(space, "fp32", config.fp32_test_fraction, seed),
              "quant": make_task(space, "quant", config.quant_test_fraction, seed)}
-    inputs = stage_inputs(space, preset, config, tasks)
-    if not force and up_to_date(space, inputs):
-        return None
+    inputs = {**stamp.to_dict(), "samples": {k: t.data.fingerprint for k, t in tasks.items()}}
     start = time.perf_counter()
     fp32, transfer, reports = fit_predictors(tasks, config, seed, fp32_dim)
     metrics = {"space": space.name, "encoding": Encoder(space).describe(), **reports,
@@ -145,6 +150,7 @@ def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: b
                "device": str(pick_device()), "seconds": None, "inputs": inputs}
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     write_artifacts(space, fp32, transfer, metrics)
+    write_stamp(outputs(space)[0], stamp)
     return metrics
 
 

@@ -1,13 +1,14 @@
 """``apq samples``: evaluate sub-nets in parallel and append them to ``data/<space>/samples_<kind>.h5``.
 
-Resumable: indices already in the file are skipped, every finished sample is flushed as soon
+Resumable: a file whose stamp (its ``config`` attribute) matches this run's is appendable, and
+indices already in it are skipped, every finished sample is flushed as soon
 as the parent receives it (workers return rows; only the parent writes), so a killed run loses
-only the samples in flight and a rerun continues to ``n`` without duplicates. A file made for
-another space, kind, supernet or evaluation setting is refused (:mod:`apq.samples.store`).
+only the samples in flight and a rerun continues to ``n`` without duplicates. A file made with
+other settings is refused (:func:`apq.stages.fresh.freshness`); one made from another supernet
+starts again.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,10 +21,16 @@ from apq.quant.config import QuantConfig
 from apq.samples import evaluate as worker
 from apq.samples.config import SampleConfig
 from apq.samples.parallel import backend_context
-from apq.samples.store import IDENTITY, SampleHeader, SampleWriter, config_text, read_samples, sample_path
+from apq.samples.store import SampleHeader, SampleWriter, read_identity, sample_path
 from apq.space.space import SearchSpace
+from apq.stages.fresh import REPLACE, STALE, Stamp, freshness, upstream_digests
+from apq.stages.layout import supernet_path as default_supernet
+from apq.stages.lock import artifact_lock
 
 log = logging.getLogger(__name__)
+
+#: Version of the sample files' contents, part of their stamp: bumping it makes older files stale.
+STAMP_FORMAT = "apq-samples/1"
 
 
 @dataclass(frozen=True)
@@ -36,54 +43,57 @@ class RunOptions:
     data_dir: str | None = None
 
 
-def file_digest(path: Path) -> str:
-    """First 16 hex digits of the SHA-256 of a file (identifies the supernet samples came from)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def make_header(space: SearchSpace, job: worker.SampleJob) -> SampleHeader:
-    """File identity: what the samples depend on (not their count, nor how they were computed)."""
-    from apq.space.encoding import Encoder
-
+def make_stamp(space: SearchSpace, job: worker.SampleJob) -> Stamp:
+    """What the samples depend on (not their count, nor how they were computed): the evaluation
+    (and quantization) settings, the preset's shared fields and the supernet file's digest."""
     from apq.supernet import checkpoint as ckpt
 
     supernet = Path(job.supernet_path)
-    meta = ckpt.read(supernet, ckpt.FORMAT)["meta"]
-    ckpt.check_space(meta, space, supernet)
-    config = {"kind": job.kind, "preset": job.preset.to_dict(), "evaluation": job.samples.evaluation_settings(job.kind),
-              "supernet": {"sha256_16": file_digest(supernet), "settings": meta["supernet_config"]["name"]}}
+    ckpt.check_space(ckpt.read(supernet, ckpt.FORMAT)["meta"], space, supernet)
+    settings = {"kind": job.kind, "evaluation": job.samples.evaluation_settings(job.kind)}
     if job.kind == "quant":
-        config["quant"] = job.quant.to_dict()
+        settings["quant"] = job.quant.to_dict()
+    return Stamp(f"samples_{job.kind}", STAMP_FORMAT, settings, {"preset": job.preset.to_dict(), "space": space.name},
+                 upstream_digests(supernet))
+
+
+def make_header(space: SearchSpace, kind: str, stamp: Stamp) -> SampleHeader:
+    """The file's identity attributes; its ``config`` is ``stamp``."""
+    from apq.space.encoding import Encoder
+
     encoder = Encoder(space)
-    dim = encoder.dim if job.kind == "quant" else encoder.fp32_dim
-    return SampleHeader(job.kind, space.name, dim, space.n_genes, "val", config_text(config))
-
-
-def done_indices(path: Path, header: SampleHeader) -> set[int]:
-    """Indices already in ``path`` (empty if absent); a mismatched file is a :class:`UserError`."""
-    if not path.exists():
-        return set()
-    return set(read_samples(path, **{k: getattr(header, k) for k in IDENTITY}).index.tolist())
+    dim = encoder.dim if kind == "quant" else encoder.fp32_dim
+    return SampleHeader(kind, space.name, dim, space.n_genes, "val", stamp.text())
 
 
 def generate_samples(space: SearchSpace, space_arg: str, kind: str, n: int, preset: Preset, samples: SampleConfig,
-                     quant: QuantConfig, options: RunOptions, supernet_path: Path | None = None) -> Path:
+                     quant: QuantConfig, options: RunOptions, supernet_path: Path | None = None,
+                     force: bool = False) -> Path:
     """Make ``data/<space>/samples_<kind>.h5`` hold samples 0..n-1; returns its path.
 
-    ``space_arg`` is how workers re-create the space (a registered name or a .json path).
+    ``space_arg`` is how workers re-create the space (a registered name or a .json path). The
+    file's lock is held throughout. A file with this run's stamp gets its missing indices; one
+    made from another supernet (same settings) starts again, logged; one made with other settings
+    is refused unless ``force`` (then it starts again).
     """
-    from apq.supernet.checkpoint import supernet_path as default_supernet
-
     path = sample_path(space.name, kind)
     job = worker.SampleJob(space_arg, kind, preset, samples, quant, str(supernet_path or default_supernet(space.name)),
                            options.data_dir)
-    header = make_header(space, job)
-    done = done_indices(path, header)
-    pending = [i for i in range(n) if i not in done]
+    stamp = make_stamp(space, job)
+    with artifact_lock(path):
+        have, done = read_identity(path)
+        verdict = freshness(stamp, have, (path,), command=f"apq samples{' --quant' if kind == 'quant' else ''}",
+                            force=force)
+        if verdict in (STALE, REPLACE):
+            path.unlink(missing_ok=True)
+            done = set()
+        return _fill(path, job, make_header(space, kind, stamp), [i for i in range(n) if i not in done], n, options)
+
+
+def _fill(path: Path, job: worker.SampleJob, header: SampleHeader, pending: list[int], n: int,
+          options: RunOptions) -> Path:
+    """Evaluate the ``pending`` indices and append each to ``path`` as it arrives."""
+    kind = job.kind
     if not pending:
         log.info("%s already holds %d %s samples", path, n, kind)
         return path

@@ -14,8 +14,10 @@ Layout (``data/<space>/samples_fp32.h5`` and ``samples_quant.h5``)::
     seed      int64   (N,)          seed of the sample's random draws
 
 File attributes: ``format``, ``kind`` (fp32 | quant), ``space``, ``encoding_dim``, ``n_genes``,
-``split``, ``apq_version`` and ``config`` (the resolved settings, JSON). A file made for another
-space, kind, encoding or configuration is refused with one line naming both.
+``split``, ``apq_version`` and ``config`` (JSON: the stamp of what the samples depend on, see
+:mod:`apq.stages.fresh`). A file made for another space, kind, encoding or configuration is
+refused with one line naming both. While ``apq samples`` appends to a file it holds the file's
+lock (:mod:`apq.stages.lock`); a reader that finds it busy is told so, not told to delete it.
 """
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ import numpy as np
 
 from apq import __version__
 from apq.errors import UserError
-from apq.io import atomic_path, space_data_dir
+from apq.io import atomic_path
+from apq.stages.fresh import difference
+from apq.stages.layout import sample_path  # noqa: F401 - where sample files live, re-exported
+from apq.stages.lock import check_not_busy
 
 FORMAT = "apq-engine-samples"
 COLUMNS = {"index": np.int64, "genome": np.int16, "encoding": np.float32, "accuracy": np.float32,
@@ -74,6 +79,7 @@ def _open(path: Path, mode: str) -> h5py.File:
     try:
         return h5py.File(path, mode)
     except OSError as err:
+        check_not_busy(path)  # HDF5 refuses to open a file another process is writing: say so
         raise UserError(f"{path} is not a readable HDF5 sample file ({err}); delete it to start again") from None
 
 
@@ -91,26 +97,6 @@ def _check(handle: h5py.File, path: Path, expected: dict) -> None:
             what = _config_difference(have, want) if key == "config" else f"{key}={str(have)[:120]!r}"
             need = "" if key == "config" else f", this run needs {key}={str(want)[:120]!r}"
             raise UserError(f"{path} was made with {what}{need}; delete it or use matching settings")
-
-
-def _flatten(value, prefix: str = "") -> dict:
-    if not isinstance(value, dict):
-        return {prefix: value}
-    out = {}
-    for key, item in value.items():
-        out.update(_flatten(item, f"{prefix}.{key}" if prefix else key))
-    return out
-
-
-def _config_difference(have: str, want: str) -> str:
-    """'config where a.b=1 (this run: 2), ...': the settings that differ between two config texts."""
-    try:
-        mine, theirs = _flatten(json.loads(want)), _flatten(json.loads(have))
-    except (TypeError, ValueError):
-        return "another config"
-    keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    shown = ", ".join(f"{k}={theirs.get(k)!r} (this run: {mine.get(k)!r})" for k in keys[:3])
-    return f"other settings: {shown}{', ...' if len(keys) > 3 else ''}"
 
 
 def _create(path: Path, header: SampleHeader) -> None:
@@ -176,9 +162,27 @@ def read_samples(path: str | Path, **expected) -> Samples:
     return Samples(**{c: v[order] for c, v in columns.items()}, attrs=attrs)
 
 
-def sample_path(space_name: str, kind: str) -> Path:
-    """``data/<space>/samples_<kind>.h5`` (kind: fp32 | quant)."""
-    return space_data_dir(space_name) / f"samples_{kind}.h5"
+def _config_difference(have: str, want: str) -> str:
+    """'other settings: a.b=1 (this run: 2), ...' between two config texts."""
+    try:
+        return difference(json.loads(have), json.loads(want))
+    except (TypeError, ValueError):
+        return "another config"
+
+
+def read_identity(path: str | Path) -> tuple[dict | None, set[int]]:
+    """(the file's ``config`` as a dict, the sample indices it holds), reading it once; (None, set())
+    when there is no file. A file that is no sample file is a :class:`UserError`."""
+    path = Path(path)
+    if not path.exists():
+        return None, set()
+    with _open(path, "r") as f:
+        _check(f, path, {})
+        try:
+            config = json.loads(f.attrs.get("config", ""))
+        except (TypeError, ValueError):
+            config = {}
+        return config if isinstance(config, dict) else {}, set(f["index"][:].tolist())
 
 
 def config_text(config: dict) -> str:

@@ -2,8 +2,9 @@
 
 ``results/<space>/<target>/<run>/`` holds ``config.json``, ``pareto.csv``, ``best.json`` and
 ``logbook.csv``. A run is written into a hidden staging folder beside it and renamed into place
-only when every file is complete, so a failed or interrupted run leaves no run folder; then the
-``latest`` symlink of ``results/<space>/<target>/`` is pointed at it.
+only when every file is complete (:func:`apq.stages.staging.staged`), so a failed or interrupted
+run leaves no run folder; then ``results/<space>/<target>/latest`` is pointed at it (a symlink,
+or a text file naming the run where symlinks cannot be made).
 """
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import csv
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,19 +20,15 @@ import numpy as np
 from deap import tools
 
 from apq.errors import UserError
-from apq.io import atomic_path, project_root, write_json
+from apq.io import atomic_path, write_json
 from apq.search.problem import Batch
 from apq.space.space import SearchSpace
 from apq.space.spec import decode, genome_string
+from apq.stages.layout import LATEST, results_dir  # noqa: F401 - the run folders' layout, re-exported
+from apq.stages.staging import staged
 
 PARETO_FIELDS = ("method", "genome", "arch", "predicted_acc", "latency_ms", "energy_mj", "bitops")
-LATEST = "latest"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def results_dir(space_name: str, target_name: str) -> Path:
-    """``results/<space>/<target>/``."""
-    return project_root() / "results" / space_name / target_name
 
 
 def default_run_name(seed: int) -> str:
@@ -54,24 +49,36 @@ def new_run_dir(space_name: str, target_name: str, run: str) -> Path:
 @contextmanager
 def staged_run_dir(final: Path):
     """Yield a staging folder; on success rename it to ``final`` and point ``latest`` at it."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run folder is an ordinary one
-    try:
+    with staged(final, folder=True) as staging:
         yield staging
-        os.rename(staging, final)
-        point_latest(final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    point_latest(final)
 
 
 def point_latest(run_dir: Path) -> None:
-    """Atomically (re)point ``<run_dir.parent>/latest`` at ``run_dir``."""
+    """Atomically (re)point ``<run_dir.parent>/latest`` at ``run_dir``: a relative symlink, or where
+    symlinks cannot be made (Windows without the right, some network drives) a text file holding
+    the run's name, which :func:`latest_run` reads the same way."""
     link = run_dir.parent / LATEST
     tmp = run_dir.parent / f".{LATEST}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
-    os.symlink(run_dir.name, tmp)
+    try:
+        os.symlink(run_dir.name, tmp)
+    except (OSError, NotImplementedError):
+        with staged(link) as text:
+            text.write_text(run_dir.name + "\n")
+        return
     os.replace(tmp, link)
+
+
+def latest_run(folder: Path) -> Path:
+    """The run ``<folder>/latest`` points at (symlink or text file); ``<folder>/latest`` itself when
+    there is none, so callers report it as missing."""
+    pointer = folder / LATEST
+    if pointer.is_file() and not pointer.is_symlink():
+        name = pointer.read_text().strip()
+        if _RUN_NAME.match(name):
+            return folder / name
+    return pointer
 
 
 def resolve_run_dir(space_name: str, target_name: str, run: str | None) -> Path:
@@ -79,7 +86,8 @@ def resolve_run_dir(space_name: str, target_name: str, run: str | None) -> Path:
     if run and Path(run).is_dir():
         path = Path(run)
     else:
-        path = results_dir(space_name, target_name) / (run or LATEST)
+        folder = results_dir(space_name, target_name)
+        path = folder / run if run else latest_run(folder)
     if not (path / "best.json").is_file():
         what = f"run '{run}'" if run else f"no latest run of '{space_name}' on '{target_name}'"
         raise UserError(f"{what} not found under {path.parent} (no best.json); run 'apq search' first")
@@ -155,9 +163,3 @@ def write_run(folder: Path, space: SearchSpace, outcome, config: dict, context: 
     best = best_record(space, outcome, context)
     write_json(folder / "best.json", best)
     return best
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

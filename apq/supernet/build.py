@@ -1,8 +1,8 @@
 """``apq supernet`` end to end: data, (resumed) progressive shrinking, final evaluation, artifacts.
 
-Writes ``data/<space>/supernet.pt`` (plain state dict + metadata, ``weights_only`` loadable) and
+Writes ``data/<space>/supernet.pt`` (plain state dict + metadata, ``weights_only`` loadable),
 ``data/<space>/supernet.json`` (resolved settings, test accuracies after BN re-calibration,
-timings). While training, ``data/<space>/supernet.ckpt.pt`` holds the resumable checkpoint; it is
+timings) and last ``supernet.stamp.json`` (what it was made from, :mod:`apq.stages.fresh`). While training, ``data/<space>/supernet.ckpt.pt`` holds the resumable checkpoint; it is
 removed when the artifacts are written. Under ``torchrun`` every rank runs
 :func:`train_supernet`; rank 0 alone reads and writes these files (see
 :mod:`apq.supernet.distributed`), and they are the same files a single process writes.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from apq.errors import UserError
 from apq.io import write_json
 from apq.presets import Preset
 from apq.space.space import SearchSpace
+from apq.stages.fresh import FRESH, REPLACE, STALE, freshness, read_stamp, write_stamp
+from apq.stages.lock import artifact_lock
 from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import SupernetConfig
 from apq.supernet.distributed import SINGLE, World, barrier, run_on_main
@@ -77,18 +80,24 @@ def train_supernet(space: SearchSpace, preset: Preset, config: SupernetConfig, d
                    force: bool = False, stop_after: int | None = None, world: World = SINGLE) -> Path:
     """Train (or resume training) the supernet of ``space`` and write its artifacts; returns supernet.pt.
 
-    Up to date (supernet.pt with the same space and settings exists, no ``force``): returns at once.
-    Under ``torchrun`` every rank calls this with its ``world``, inside
-    :func:`apq.supernet.distributed.process_group`.
+    Up to date (its stamp matches this space, preset and settings; no ``force``): returns at once.
+    One made with other settings is refused unless ``force`` (:func:`apq.stages.fresh.freshness`).
+    Rank 0 holds the artifact's lock from the check to the last write. Under ``torchrun`` every rank
+    calls this with its ``world``, inside :func:`apq.supernet.distributed.process_group`.
     """
-    out, ckpt_file = ckpt.supernet_path(space.name), ckpt.checkpoint_path(space.name)
-    meta = ckpt.make_meta(space, config, preset)
-    todo = run_on_main(world, lambda: _plan(out, ckpt_file, space, config, preset, meta, force))
-    if todo is None:
-        return out
-    with threads_for(config, world.local_size) as threads:
-        _train_and_write(space, preset, config, data_dir, meta, todo["resume"], stop_after, world, threads)
-    barrier(world)
+    out = ckpt.supernet_path(space.name)
+    with ExitStack() as held:
+        def plan() -> dict | None:
+            held.enter_context(artifact_lock(out))
+            return _plan(out, ckpt.checkpoint_path(space.name), space, config, preset, force)
+
+        todo = run_on_main(world, plan)
+        if todo is None:
+            return out
+        with threads_for(config, world.local_size) as threads:
+            _train_and_write(space, preset, config, data_dir, ckpt.make_meta(space, config, preset), todo["resume"],
+                             stop_after, world, threads)
+        barrier(world)
     return out
 
 
@@ -113,14 +122,17 @@ def _train_and_write(space: SearchSpace, preset: Preset, config: SupernetConfig,
         ckpt_file.unlink(missing_ok=True)
 
 
-def _plan(out: Path, ckpt_file: Path, space: SearchSpace, config: SupernetConfig, preset: Preset, meta: dict,
+def _plan(out: Path, ckpt_file: Path, space: SearchSpace, config: SupernetConfig, preset: Preset,
           force: bool) -> dict | None:
     """None when ``out`` is up to date, else ``{"resume": checkpoint payload or None}`` (rank 0 only)."""
-    if force:
-        ckpt_file.unlink(missing_ok=True)
-    elif _up_to_date(out, space, meta):
+    stamp = ckpt.make_stamp(space, config, preset)
+    verdict = freshness(stamp, read_stamp(out), (out, out.with_suffix(".json")), command="apq supernet",
+                        force=force)
+    if verdict == FRESH:
         log.info("%s is up to date (use --force to retrain)", out)
         return None
+    if verdict in (REPLACE, STALE):
+        ckpt_file.unlink(missing_ok=True)
     if not ckpt_file.exists():
         return {"resume": None}
     resume = ckpt.read(ckpt_file, ckpt.CHECKPOINT_FORMAT)
@@ -140,21 +152,6 @@ def _new_trainer(space: SearchSpace, preset: Preset, config: SupernetConfig, met
     return ProgressiveShrinking(net, data, config, meta, preset.seed, ckpt_file, device, world)
 
 
-def _up_to_date(out: Path, space: SearchSpace, meta: dict) -> bool:
-    """``out`` exists, is for ``space``, was made with ``meta``'s settings, and has its report."""
-    if not out.exists():
-        return False
-    stored = ckpt.read(out, ckpt.FORMAT)["meta"]
-    ckpt.check_space(stored, space, out)
-    same = {k: v for k, v in stored.items() if k != "apq_version"} == {k: v for k, v in meta.items() if k != "apq_version"}
-    if not same:
-        log.info("%s was made with other settings; retraining", out)
-    elif not out.with_suffix(".json").exists():
-        log.info("%s has no %s; finishing the run that made it", out, out.with_suffix(".json").name)
-        return False
-    return same
-
-
 def _final_evaluation(net: Supernet, test, calib, config: SupernetConfig) -> dict:
     """Test accuracy (percent) of the smallest and largest sub-nets after BN re-calibration.
 
@@ -171,7 +168,7 @@ def _final_evaluation(net: Supernet, test, calib, config: SupernetConfig) -> dic
 
 def _write_artifacts(out: Path, trainer: ProgressiveShrinking, summary: dict, threads: int, world: World,
                      wall_seconds: float) -> None:
-    """supernet.json, then supernet.pt: the file that marks the run done is written last."""
+    """supernet.json, supernet.pt, then the stamp, which marks the run done."""
     report = {**trainer.meta, **summary, "train_seconds": round(trainer.train_seconds, 1),
               "this_run_wall_seconds": round(wall_seconds, 1), "train_images": len(trainer.data.x),
               "steps_per_epoch": trainer.steps_per_epoch, "phases": trainer.history,
@@ -180,4 +177,5 @@ def _write_artifacts(out: Path, trainer: ProgressiveShrinking, summary: dict, th
     state = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
     ckpt.write(out, {"format": ckpt.FORMAT, "meta": trainer.meta, "state_dict": state,
                      "channels_sorted": trainer.channels_sorted})
+    write_stamp(out, ckpt.stamp_of(trainer.meta))
     log.info("wrote %s and %s", out, out.with_suffix(".json").name)

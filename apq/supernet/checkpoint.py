@@ -14,29 +14,36 @@ import torch
 
 from apq import __version__
 from apq.errors import UserError
-from apq.io import atomic_path, load_weights_only, space_data_dir
+from apq.io import atomic_path, load_weights_only
 from apq.presets import Preset
 from apq.space.space import SearchSpace
+from apq.stages.fresh import Stamp, digest
+from apq.stages.layout import checkpoint_path, supernet_path  # noqa: F401 - the supernet's paths, re-exported
 from apq.supernet.config import SupernetConfig
 
 FORMAT = "apq-supernet"
 CHECKPOINT_FORMAT = "apq-supernet-checkpoint"
-
-
-def supernet_path(space_name: str) -> Path:
-    """``data/<space>/supernet.pt``."""
-    return space_data_dir(space_name) / "supernet.pt"
-
-
-def checkpoint_path(space_name: str) -> Path:
-    """``data/<space>/supernet.ckpt.pt``: the in-progress checkpoint, removed once training ends."""
-    return space_data_dir(space_name) / "supernet.ckpt.pt"
+#: Version of supernet.pt's contents, part of its stamp: bumping it makes older files stale.
+STAMP_FORMAT = "apq-supernet/1"
 
 
 def make_meta(space: SearchSpace, config: SupernetConfig, preset: Preset) -> dict:
     """Plain-python description of what produced a supernet file (also saved in supernet.json)."""
     return {"space": space.name, "space_config": _plain(space.config.to_dict()),
             "supernet_config": config.to_dict(), "preset": preset.to_dict(), "apq_version": __version__}
+
+
+def stamp_of(meta: dict) -> Stamp:
+    """The freshness stamp of a supernet made with ``meta`` (:func:`make_meta`): its settings
+    section, the preset's shared fields and the space config; no upstream artifact (the dataset
+    is named by the space config)."""
+    space_config = {k: v for k, v in meta["space_config"].items() if k != "description"}
+    return Stamp("supernet", STAMP_FORMAT, meta["supernet_config"], {"preset": meta["preset"], "space": space_config})
+
+
+def make_stamp(space: SearchSpace, config: SupernetConfig, preset: Preset) -> Stamp:
+    """:func:`stamp_of` the supernet this space, config and preset make."""
+    return stamp_of(make_meta(space, config, preset))
 
 
 def _plain(data):
@@ -86,7 +93,8 @@ def write(path: Path, payload: dict) -> Path:
 def load_supernet(space: SearchSpace, path: str | Path | None = None, device: str | torch.device = "cpu"):
     """Load ``data/<space>/supernet.pt`` (or ``path``) into a new :class:`Supernet`.
 
-    Returns ``(supernet, meta)``; refuses a file made for another space with a :class:`UserError`.
+    Returns ``(supernet, meta)``, meta with the file's ``digest`` (:func:`apq.stages.fresh.digest`);
+    refuses a file made for another space with a :class:`UserError`.
     The supernet is in eval mode with the largest sub-net active (its BN statistics are the
     re-calibrated ones of the largest sub-net; re-calibrate before evaluating any other).
     """
@@ -97,4 +105,4 @@ def load_supernet(space: SearchSpace, path: str | Path | None = None, device: st
     check_space(payload["meta"], space, path)
     net = Supernet(space)
     net.load_state_dict(payload["state_dict"])
-    return net.to(device).eval(), payload["meta"]
+    return net.to(device).eval(), {**payload["meta"], "digest": digest(path)}

@@ -7,7 +7,9 @@ sub-net) and evaluate on the official test split, which no earlier stage has tou
 supernet, the samples and the predictors only ever saw training and validation images).
 
 Resumable per candidate: each finished candidate is written to ``verify.partial.json`` at once,
-a rerun with the same settings skips it, and ``verify.json`` replaces the partial file at the end.
+a rerun with the same settings skips it, and ``verify.json`` replaces the partial file at the end;
+``verify.stamp.json`` (:mod:`apq.stages.fresh`: settings, supernet digest, best.json's digest)
+then marks the report up to date.
 
 The fine-tuned fake-quantized joint winner is kept in ``winner.pt`` (see
 :mod:`apq.export.winner`; ``apq export`` reads it) and named in the report (``winner_file``). A
@@ -27,9 +29,14 @@ from tqdm import tqdm
 from apq.errors import UserError
 from apq.io import write_json
 from apq.quant.config import QuantConfig
+from apq.stages.fresh import FRESH, Stamp, freshness, read_stamp, upstream_digests, write_stamp
+from apq.stages.lock import artifact_lock
 from apq.verify.config import VerifyConfig
 
 log = logging.getLogger(__name__)
+
+#: Version of verify.json's contents, part of its stamp: bumping it makes older reports stale.
+STAMP_FORMAT = "apq-verify/1"
 
 PARTIAL = "verify.partial.json"
 REPORT = "verify.json"
@@ -54,7 +61,7 @@ def settings_of(vconfig: VerifyConfig, qconfig: QuantConfig, seed: int, supernet
     """What a verification result depends on besides the genome; a partial file must match it."""
     verify = {k: v for k, v in vconfig.to_dict().items() if k != "num_threads"}  # speed only
     return {"verify": verify, "quant": qconfig.to_dict(), "seed": seed, "test_images": test_images,
-            "supernet": {k: supernet_meta.get(k) for k in ("space", "preset", "supernet_config")}}
+            "supernet": {k: supernet_meta.get(k) for k in ("space", "preset", "supernet_config", "digest")}}
 
 
 def _read_json(path: Path):
@@ -128,21 +135,12 @@ def verify_candidate(supernet, record: dict, data, qconfig: QuantConfig, vconfig
             MODEL: result.model}
 
 
-def up_to_date(run_dir: Path, settings: dict) -> dict | None:
-    """The existing verify.json if it was made with ``settings`` for the run's current winners."""
-    report, best = _read_json(run_dir / REPORT), json.loads((run_dir / "best.json").read_text())
-    if report is None or report.get("settings") != settings or not winner_ok(run_dir, report, settings):
-        return None
-    verified = {"joint": report.get("genome"), **{n: r.get("genome") for n, r in report.get("baselines", {}).items()}}
-    return report if verified == {name: rec["genome"] for name, rec in candidates(best)} else None
-
-
 def verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: VerifyConfig, seed: int,
                supernet_meta: dict) -> dict:
     """Verify every candidate of ``run_dir/best.json`` (skipping finished ones); returns verify.json."""
     from apq.search.run import torch_threads
 
-    with torch_threads(vconfig.num_threads):
+    with artifact_lock(run_dir / REPORT), torch_threads(vconfig.num_threads):
         return _verify_run(run_dir, supernet, data, qconfig, vconfig, seed, supernet_meta)
 
 
@@ -150,8 +148,10 @@ def _verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: Ve
                 supernet_meta: dict) -> dict:
     best = json.loads((run_dir / "best.json").read_text())
     settings = settings_of(vconfig, qconfig, seed, supernet_meta, len(data.test_x))
-    existing = up_to_date(run_dir, settings)
-    if existing is not None:
+    stamp = Stamp("verify", STAMP_FORMAT, settings, {}, upstream_digests(run_dir / "best.json"))
+    existing = _read_json(run_dir / REPORT)
+    outputs = [run_dir / REPORT] + ([run_dir / WINNER] if (existing or {}).get("winner_file", WINNER) else [])
+    if freshness(stamp, read_stamp(run_dir / REPORT), outputs, command="apq verify", replaceable=True) == FRESH:
         log.info("%s is up to date", run_dir / REPORT)
         return existing
     done = _finished(run_dir, settings)
@@ -171,6 +171,7 @@ def _verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: Ve
         write_json(run_dir / PARTIAL, {"settings": settings, "results": done})
     report = _report(best, done, todo, settings)
     write_json(run_dir / REPORT, report)
+    write_stamp(run_dir / REPORT, stamp)
     (run_dir / PARTIAL).unlink(missing_ok=True)
     return report
 

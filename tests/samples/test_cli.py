@@ -16,8 +16,11 @@ def test_smoke_end_to_end_then_up_to_date(root):
 
 def test_mismatched_file_is_one_line_exit_2(root):
     assert apq("samples", "--preset", "smoke", "--n", "1", "--jobs", "1", root=root).returncode == 0
-    # the default preset evaluates differently: the smoke file must be refused, not extended
-    assert_user_error(apq("samples", "--n", "2", root=root), "samples_fp32.h5", "delete it")
+    # the default preset evaluates differently: the smoke file must be refused, not extended or replaced
+    before = (root / "data/fmnist/samples_fp32.h5").stat().st_mtime_ns
+    assert_user_error(apq("samples", "--n", "2", root=root), "samples_fp32.h5", "'smoke' (this run: 'default')",
+                      "apq samples --force")
+    assert (root / "data/fmnist/samples_fp32.h5").stat().st_mtime_ns == before
 
 
 @pytest.mark.parametrize("args,words", [

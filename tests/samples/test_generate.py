@@ -49,8 +49,9 @@ def test_fp32_file_holds_the_documented_columns_and_attributes(root):
     attrs = samples.attrs
     assert (attrs["kind"], attrs["space"], attrs["split"]) == ("fp32", "fmnist", "val")
     assert attrs["encoding_dim"] == Encoder(SPACE).fp32_dim and attrs["n_genes"] == SPACE.n_genes
-    config = json.loads(attrs["config"])
-    assert config["evaluation"]["val_images"] == 200 and len(config["supernet"]["sha256_16"]) == 16
+    stamp = json.loads(attrs["config"])  # the file's stamp (apq.stages.fresh)
+    assert stamp["stage"] == "samples_fp32" and stamp["settings"]["evaluation"]["val_images"] == 200
+    assert len(stamp["upstream"]["supernet.pt"]) == 16 and len(stamp["fingerprint"]) == 16
 
 
 def test_same_samples_with_one_or_two_jobs(root):
@@ -94,12 +95,13 @@ def test_complete_file_is_left_alone(root, monkeypatch):
 
 
 def test_up_to_date_check_reads_the_file_once(root, monkeypatch):
-    from apq.samples import generate
+    from apq.samples import generate, store
 
     make("fp32", 3)
     reads = []
-    monkeypatch.setattr(generate, "read_samples", lambda *a, **k: reads.append(1) or read_samples(*a, **k))
-    make("fp32", 3)
+    monkeypatch.setattr(store, "_open", lambda *a, real=store._open: reads.append(1) or real(*a))
+    generate_samples(SPACE, "fmnist", "fp32", 3, get_preset("smoke"), get_sample_config("smoke"),
+                     get_quant_config("smoke"), RunOptions())
     assert len(reads) == 1  # it once re-read the whole file for every requested index (seconds per no-op run)
 
 
@@ -110,15 +112,29 @@ def test_file_made_with_other_settings_is_refused(root):
         make("fp32", 2, samples=other)
 
 
-def test_file_made_from_another_supernet_is_refused(root, smoke_supernet):
+def test_file_made_from_another_supernet_starts_again(root, caplog):
+    """Same settings, another supernet (e.g. retrained with --force): its samples measure another
+    network, so the file starts again, and says why."""
     from apq.supernet import checkpoint as ckpt
 
-    make("fp32", 1)
+    first = make("fp32", 2)
     payload = ckpt.read(ckpt.supernet_path("fmnist"), ckpt.FORMAT)
     payload["state_dict"]["tail.classifier.bias"] += 1.0
     ckpt.write(ckpt.supernet_path("fmnist"), payload)
-    with pytest.raises(UserError, match="sha256"):
-        make("fp32", 2)
+    again = make("fp32", 1)
+    assert len(again) == 1 and again.attrs["config"] != first.attrs["config"]
+    assert "supernet.pt changed" in caplog.text
+
+
+def test_file_made_with_other_settings_is_replaced_only_with_force(root):
+    make("fp32", 1)
+    other = get_sample_config("smoke").override(fp32_val_images=100)
+    with pytest.raises(UserError, match="--force"):
+        make("fp32", 1, samples=other)
+    assert len(read_samples(sample_path("fmnist", "fp32"))) == 1  # untouched
+    path = generate_samples(SPACE, "fmnist", "fp32", 1, get_preset("smoke"), other, get_quant_config("smoke"),
+                            RunOptions(), force=True)
+    assert "\"val_images\":100" in read_samples(path).attrs["config"]
 
 
 def test_sample_config_validation():
