@@ -170,7 +170,8 @@ def held_samples(root):
     assert apq("samples", "--preset", "smoke", "--n", "1", "--jobs", "1", root=root).returncode == 0
     path = root / "data/fmnist/samples_fp32.h5"
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "60"], env=env, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "60"], env=env, stdout=subprocess.PIPE,
+                              text=True)
     assert holder.stdout.readline().strip() == "locked"
     yield path, holder
     holder.kill()
@@ -247,3 +248,26 @@ def test_apq_run_stops_at_the_first_artifact_of_another_preset(root):
     result = apq("run", "predictor", "--preset", "smoke", root=root)
     assert result.returncode == 2 and "apq supernet --force" in result.stderr.strip().splitlines()[-1]
     assert not (root / "data/fmnist/samples_fp32.h5").exists() and out.is_file()
+
+
+def test_a_supernet_made_before_stamps_is_adopted_when_its_settings_match(root):
+    """An upgrade keeps a finished supernet: the settings embedded in it are compared once and stamped."""
+    from apq.presets import get_preset
+    from apq.space.registry import create_space
+    from apq.stages.layout import stamp_path
+    from apq.supernet import checkpoint as ckpt
+    from apq.supernet.config import get_supernet_config
+
+    out = root / "data/fmnist/supernet.pt"
+    out.with_suffix(".json").write_text("{}")
+    before = out.stat().st_mtime_ns
+    result = apq("supernet", "--preset", "smoke", root=root)
+    assert result.returncode == 0 and "stamping it" in result.stderr and "up to date" in result.stderr
+    assert out.stat().st_mtime_ns == before and json.loads(stamp_path(out).read_text())["fingerprint"] == \
+        ckpt.make_stamp(create_space("fmnist"), get_supernet_config("smoke"), get_preset("smoke")).fingerprint
+
+
+def test_no_lock_file_is_left_behind(tmp_path):
+    with artifact_lock(tmp_path / "a.pt"):
+        assert [p.name for p in tmp_path.iterdir()] == [".a.pt.lock"]
+    assert list(tmp_path.iterdir()) == []

@@ -88,7 +88,10 @@ def run_steps(lines: list[list[str]], what: str = "run") -> int:
     steps = parse_steps(lines)  # a bad line stops the run before anything runs
     for number, (words, step) in enumerate(zip(lines, steps), 1):
         log.info("%s step %d/%d: %s", what, number, len(steps), show(words))
+        started = time.perf_counter()
         code = step.run(step)
+        log.info("%s step %d/%d: %s in %.1f s", what, number, len(steps), "failed" if code else "done",
+                 time.perf_counter() - started)
         if code:
             return code
     return 0

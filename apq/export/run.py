@@ -30,6 +30,7 @@ from apq.export.winner import WINNER, load_winner
 from apq.io import write_json
 from apq.presets import Preset
 from apq.space.space import SearchSpace
+from apq.stages.lock import artifact_lock
 from apq.stages.staging import staged
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def export_run(run_dir: Path, space: SearchSpace, out_dir: Path | None = None, o
     report = {"apq_version": __version__, "run": str(run_dir), "space": space.name, "genome": spec["genome"],
               "arch": spec["arch"], "formats": list(options.formats), "test_split": "official test split, first "
               f"{len(x)} images", "test_images": len(x)}
-    with torch_threads(options.threads), staged_folder(final) as folder:
+    with artifact_lock(final), torch_threads(options.threads), staged_folder(final) as folder:
         files = []
         if "torch" in options.formats:
             files += write_torch_export(folder, model, spec)

@@ -22,24 +22,15 @@ import torch
 
 from apq import __version__
 from apq.errors import UserError
-from apq.io import atomic_path, load_weights_only, project_root
+from apq.io import atomic_path, load_weights_only
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.network import AccuracyMLP
 from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
+from apq.stages.layout import predictor_dir, predictor_path  # noqa: F401 - the predictors' paths, re-exported
 
 FORMAT = "apq-predictor"
 KINDS = ("fp32", "quant")
-
-
-def predictor_dir(space_name: str) -> Path:
-    """``predictors/<space>/`` under the project root (``$APQ_ROOT`` or the cwd)."""
-    return project_root() / "predictors" / space_name
-
-
-def predictor_path(space_name: str, kind: str) -> Path:
-    """``predictors/<space>/fp32.pt`` or ``quant.pt``."""
-    return predictor_dir(space_name) / f"{kind}.pt"
 
 
 def _space(space: SearchSpace | str) -> SearchSpace:

@@ -116,19 +116,22 @@ def freshness(want: Stamp, have: Mapping | None, outputs: Iterable[Path], *, com
         if present:
             log.info("%s: rebuilding (--force)", outputs[0])
         return REPLACE
-    if have is None and not present:
-        return MISSING
     if have and have.get("fingerprint") == want.fingerprint:
         if len(present) == len(outputs):
             return FRESH
         log.info("%s: finishing the run that made %s", outputs[0], ", ".join(p.name for p in present) or "its stamp")
         return INCOMPLETE
+    if not present:  # only a stamp of something else is left: nothing to lose
+        return MISSING
     if have and all(have.get(k) == v for k, v in want.to_dict().items() if k in IDENTITY):
         changed = sorted(k for k in set(want.upstream) | set(have.get("upstream") or {})
                          if want.upstream.get(k) != (have.get("upstream") or {}).get(k))
         log.warning("%s: rebuilding, its input %s changed since it was made", outputs[0], ", ".join(changed))
         return STALE
-    what = difference(have, want.to_dict(), ("upstream", "fingerprint")) if have else "no stamp (made by an older apq, or copied in)"
+    if have:
+        what = difference(have, want.to_dict(), ("upstream", "fingerprint"))
+    else:
+        what = "no stamp (made by an older apq, or copied in)"
     if replaceable:
         log.warning("%s: rebuilding, it was made with %s", outputs[0], what)
         return REPLACE

@@ -3,9 +3,10 @@
 ``artifact_lock(path)`` is held while a stage checks and writes ``path``; a second apq process
 (say a user searching two targets at once on one root) that needs to write the same artifact
 stops with ``another apq process (pid N) is writing <path>; wait for it`` instead of reading
-or overwriting a half-written file. POSIX: ``fcntl.flock`` on ``.<name>.lock`` (released by
-the kernel when the holder dies, so a killed run never leaves a stale lock). Elsewhere: the lock
-file is created exclusively and removed on release; one whose pid is no longer running is stale.
+or overwriting a half-written file. POSIX: ``fcntl.flock`` on ``.<name>.lock``, removed on
+release (a killed holder's lock is released by the kernel; the file it leaves is reused).
+Elsewhere: the lock file is created exclusively and removed on release; one whose pid is no
+longer running is stale.
 """
 from __future__ import annotations
 
@@ -62,19 +63,26 @@ def artifact_lock(artifact: str | Path):
 
 
 def _take_flock(path: Path, artifact):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        os.close(fd)
-        if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            raise busy(artifact, _read_pid(path)) from None
-        raise
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise busy(artifact, _read_pid(path)) from None
+            raise
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder before us removed this lock file as we opened it: take the new one
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
 
     def release() -> None:
-        os.ftruncate(fd, 0)
+        path.unlink(missing_ok=True)  # while still locked, so nobody locks a file about to vanish
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
     return release

@@ -1,9 +1,10 @@
 """``apq supernet`` end to end: data, (resumed) progressive shrinking, final evaluation, artifacts.
 
-Writes ``data/<space>/supernet.pt`` (plain state dict + metadata, ``weights_only`` loadable),
-``data/<space>/supernet.json`` (resolved settings, test accuracies after BN re-calibration,
-timings) and last ``supernet.stamp.json`` (what it was made from, :mod:`apq.stages.fresh`). While training, ``data/<space>/supernet.ckpt.pt`` holds the resumable checkpoint; it is
-removed when the artifacts are written. Under ``torchrun`` every rank runs
+Writes ``data/<space>/supernet.json`` (resolved settings, test accuracies after BN
+re-calibration, timings), ``data/<space>/supernet.pt`` (plain state dict + metadata,
+``weights_only`` loadable) and last ``supernet.stamp.json`` (what it was made from,
+:mod:`apq.stages.fresh`). While training, ``data/<space>/supernet.ckpt.pt`` holds the resumable
+checkpoint; it is removed when the artifacts are written. Under ``torchrun`` every rank runs
 :func:`train_supernet`; rank 0 alone reads and writes these files (see
 :mod:`apq.supernet.distributed`), and they are the same files a single process writes.
 """
@@ -22,6 +23,7 @@ from apq.io import write_json
 from apq.presets import Preset
 from apq.space.space import SearchSpace
 from apq.stages.fresh import FRESH, REPLACE, STALE, freshness, read_stamp, write_stamp
+from apq.stages.layout import stamp_path
 from apq.stages.lock import artifact_lock
 from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import SupernetConfig
@@ -126,19 +128,39 @@ def _plan(out: Path, ckpt_file: Path, space: SearchSpace, config: SupernetConfig
           force: bool) -> dict | None:
     """None when ``out`` is up to date, else ``{"resume": checkpoint payload or None}`` (rank 0 only)."""
     stamp = ckpt.make_stamp(space, config, preset)
-    verdict = freshness(stamp, read_stamp(out), (out, out.with_suffix(".json")), command="apq supernet",
-                        force=force)
+    have = read_stamp(out)
+    if have is None and not force:
+        have = _adopt(out, space, config, preset, stamp)
+    verdict = freshness(stamp, have, (out, out.with_suffix(".json")), command="apq supernet", force=force)
     if verdict == FRESH:
         log.info("%s is up to date (use --force to retrain)", out)
         return None
-    if verdict in (REPLACE, STALE):
-        ckpt_file.unlink(missing_ok=True)
+    if verdict in (REPLACE, STALE):  # the old supernet goes now: an interrupted retraining then resumes
+        for path in (stamp_path(out), out, out.with_suffix(".json"), ckpt_file):
+            path.unlink(missing_ok=True)
     if not ckpt_file.exists():
         return {"resume": None}
     resume = ckpt.read(ckpt_file, ckpt.CHECKPOINT_FORMAT)
     ckpt.check_space(resume["meta"], space, ckpt_file)
     ckpt.check_settings(resume["meta"], config, preset, ckpt_file)
     return {"resume": resume}
+
+
+def _adopt(out: Path, space: SearchSpace, config: SupernetConfig, preset: Preset, stamp) -> dict | None:
+    """The stamp of a finished supernet made before stamps existed, written now when the settings
+    embedded in it are this run's (so an upgrade keeps hours of training); else None."""
+    if not out.exists():
+        return None
+    stored = ckpt.read(out, ckpt.FORMAT)["meta"]
+    ckpt.check_space(stored, space, out)  # another space's file: say so rather than "no stamp"
+    if not out.with_suffix(".json").exists():
+        return None
+    mine = ckpt.make_meta(space, config, preset)
+    if {k: v for k, v in stored.items() if k != "apq_version"} != {k: v for k, v in mine.items() if k != "apq_version"}:
+        return None
+    log.info("%s predates stamps and matches this run's settings; stamping it", out)
+    write_stamp(out, stamp)
+    return stamp.to_dict()
 
 
 def _new_trainer(space: SearchSpace, preset: Preset, config: SupernetConfig, meta: dict, data: TrainData,
