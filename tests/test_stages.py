@@ -271,3 +271,21 @@ def test_no_lock_file_is_left_behind(tmp_path):
     with artifact_lock(tmp_path / "a.pt"):
         assert [p.name for p in tmp_path.iterdir()] == [".a.pt.lock"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lock_held_only_for_a_moment_is_waited_for(tmp_path):
+    """Two searches started together: one holds an artifact's lock only to check it is up to date."""
+    path = tmp_path / "a.pt"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    code = ("import sys, time; from apq.stages.lock import artifact_lock\n"
+            "with artifact_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(1.0)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], env=env, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with artifact_lock(path, wait=30):
+        assert holder.poll() == 0 or holder.wait() == 0
+    with pytest.raises(UserError, match="another apq process"):
+        holder = subprocess.Popen([sys.executable, "-c", code, str(path)], env=env, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "locked"
+        with artifact_lock(path, wait=0):
+            pass
+    holder.wait()

@@ -90,8 +90,7 @@ def run_steps(lines: list[list[str]], what: str = "run") -> int:
         log.info("%s step %d/%d: %s", what, number, len(steps), show(words))
         started = time.perf_counter()
         code = step.run(step)
-        log.info("%s step %d/%d: %s in %.1f s", what, number, len(steps), "failed" if code else "done",
-                 time.perf_counter() - started)
+        log.info("%s in %.1f s: %s", "failed" if code else "done", time.perf_counter() - started, show(words))
         if code:
             return code
     return 0

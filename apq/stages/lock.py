@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +26,9 @@ except ImportError:  # Windows
 
 #: Locks this process holds: {lock file: depth}, so a stage may take a lock it already holds.
 _HELD: dict[str, int] = {}
+#: Seconds a lock is waited for before giving up: another process may hold it only to check
+#: that the artifact is up to date (two searches started together), which takes a moment.
+WAIT = 5.0
 
 
 def busy(artifact: str | Path, pid: int | None) -> UserError:
@@ -41,10 +45,11 @@ def _read_pid(path: Path) -> int | None:
 
 
 @contextmanager
-def artifact_lock(artifact: str | Path):
-    """Hold ``artifact``'s lock for the block; :class:`UserError` at once if another process holds it."""
+def artifact_lock(artifact: str | Path, wait: float = WAIT):
+    """Hold ``artifact``'s lock for the block; :class:`UserError` if another process still holds it
+    after ``wait`` seconds."""
     path = lock_path(artifact)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    made = _make_folders(path.parent)
     key = str(path.resolve())
     if _HELD.get(key):
         _HELD[key] += 1
@@ -53,13 +58,40 @@ def artifact_lock(artifact: str | Path):
         finally:
             _HELD[key] -= 1
         return
-    release = _take_flock(path, artifact) if fcntl else _take_exclusive(path, artifact)
+    take = _take_flock if fcntl else _take_exclusive
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            release = take(path, artifact)
+            break
+        except UserError:
+            if time.monotonic() >= deadline:
+                for folder in made:
+                    folder.rmdir()
+                raise
+            time.sleep(0.1)
     _HELD[key] = 1
     try:
         yield
     finally:
         del _HELD[key]
         release()
+        for folder in made:  # a refused or failed stage leaves no folder it made only for its lock
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty: the stage wrote its artifact there
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the ones created, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return missing
 
 
 def _take_flock(path: Path, artifact):
@@ -134,8 +166,11 @@ def lock_holder(artifact: str | Path) -> int | None:
         os.close(fd)
 
 
-def check_not_busy(artifact: str | Path) -> None:
-    """:class:`UserError` when another process is writing ``artifact`` (for readers of in-place files)."""
-    pid = lock_holder(artifact)
-    if pid is not None:
-        raise busy(artifact, pid)
+def check_not_busy(artifact: str | Path, wait: float = WAIT) -> None:
+    """:class:`UserError` when another process is still writing ``artifact`` after ``wait`` seconds
+    (for readers of files written in place)."""
+    deadline = time.monotonic() + wait
+    while (pid := lock_holder(artifact)) is not None:
+        if time.monotonic() >= deadline:
+            raise busy(artifact, pid)
+        time.sleep(0.1)

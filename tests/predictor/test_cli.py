@@ -26,7 +26,7 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
     assert metrics["fp32"]["n_train"] + metrics["fp32"]["n_test"] == 160
     for kind in ("fp32", "quant"):
         payload = torch.load(folder / f"{kind}.pt", weights_only=True)
-        assert payload["space"] == "fmnist" and payload["config"]["config"]["name"] == "smoke"
+        assert payload["space"] == "fmnist" and payload["config"]["settings"]["predictor"]["name"] == "smoke"
         assert payload["samples"]["quant"]["rows"] == 80
     monkeypatch.setenv("APQ_ROOT", str(root))
     assert load_quant_predictor("fmnist").encoding_dim == 360

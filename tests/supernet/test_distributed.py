@@ -67,7 +67,7 @@ def test_ranks_end_with_identical_weights_and_teacher_logits(ddp_root):
 
 def test_rank0_writes_the_single_process_format(ddp_root, smoke_root, fmnist):
     folder = ddp_root / "data" / "fmnist"
-    assert sorted(p.name for p in folder.iterdir()) == ["supernet.json", "supernet.pt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["supernet.json", "supernet.pt", "supernet.stamp.json"]
     ddp, single = (torch.load(r / "data" / "fmnist" / "supernet.pt", weights_only=True) for r in (ddp_root, smoke_root))
     assert ddp.keys() == single.keys() and ddp["meta"] == single["meta"]
     layout = {name: (t.shape, t.dtype) for name, t in single["state_dict"].items()}
