@@ -101,7 +101,7 @@ def test_split(space: SearchSpace, preset: Preset, data_dir, images: int) -> tup
     splits = make_splits(load_dataset(space.config.dataset, data_dir), preset.val_size, preset.seed)
     count = len(splits.test_x) if not images else min(images, len(splits.test_x))
     norm = {"mean": splits.mean.tolist(), "std": splits.std.tolist(), "formula": NORMALIZATION_FORMULA,
-            "dataset": space.config.dataset, "val_size": preset.val_size, "split_seed": preset.seed}
+            "dataset": space.config.dataset, "val_size": len(splits.val_idx), "split_seed": preset.seed}
     return splits.test_x[:count], splits.test_y[:count], norm
 
 
