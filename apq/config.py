@@ -75,7 +75,8 @@ class RunConfig:
 
         ``origin`` (e.g. "--generations") names where the changes came from in error messages.
         """
-        return _apply(self, [_Change(key, value, f"{origin} ({key}={_show(value)})") for key, value in changes.items()])
+        return _apply(self, [_Change(key, value, f"{origin} ({key}={_show(value)})")
+                             for key, value in changes.items()])
 
 
 PRESETS = {name: RunConfig(**{section: table[name] for section, table in _TABLES.items()}) for name in PRESET_SECTIONS}
@@ -97,7 +98,7 @@ def resolve_config(preset: str = "default", overrides: Sequence[str] = (),
 
 def apply_settings(base: RunConfig, overrides: Sequence[str] = (), config_file: str | Path | None = None) -> RunConfig:
     """:func:`resolve_config` starting from ``base`` instead of a preset name."""
-    changes = read_config_file(config_file) if config_file is not None else []
+    changes = _read_config_file(config_file) if config_file is not None else []
     return _apply(base, changes + [_parse_override(text) for text in overrides])
 
 
@@ -117,7 +118,7 @@ def _parse_override(text: str) -> _Change:
     return _Change(key.strip(), value.strip(), f"--set {text}")
 
 
-def read_config_file(path: str | Path) -> list[_Change]:
+def _read_config_file(path: str | Path) -> list[_Change]:
     """The settings of a TOML or JSON file (``{section: {field: value}}``), in file order."""
     path = Path(path)
     if path.suffix.lower() not in FILE_SUFFIXES:
