@@ -59,8 +59,9 @@ import itertools
 import numpy as np
 
 from apq.errors import UserError
-from apq.hardware.layers import ConvLayers
-from apq.hardware.target import ForbiddenChoice, HardwareTarget, register_target
+from apq.hardware.target import HardwareTarget, register_target
+from apq.space.genome import ForbiddenChoice
+from apq.space.layers import ConvLayers
 
 # ---------------------------------------------------------------------------------------------
 # Architecture ([BF] methodology: evaluated accelerator configuration; [BF-sim] bf_e_conf.ini).

@@ -19,8 +19,8 @@ import numpy as np
 from apq.errors import UserError
 from apq.hardware import bitfusion as bf
 from apq.hardware.apq_format import table_to_layers
-from apq.hardware.layers import ConvLayers
 from apq.hardware.target import HardwareTarget
+from apq.space.layers import ConvLayers
 
 #: Depthwise lane counts tried by :func:`refit` (channels per depthwise group at 8 bits).
 DW_LANE_CANDIDATES = (1, 2, 4, 8, 16, 32)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from apq.hardware.layers import ConvLayers
 from apq.hardware.target import HardwareTarget, register_target
 from apq.io import project_root, write_json
+from apq.space.layers import ConvLayers
 
 log = logging.getLogger(__name__)
 

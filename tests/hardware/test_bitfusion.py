@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from apq.hardware import bitfusion as bf
 from apq.hardware.calibration import fit_report, rankdata, spearman
-from apq.hardware.layers import ConvLayers
+from apq.space.layers import ConvLayers
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 TARGET = bf.BitFusionTarget()

@@ -5,7 +5,7 @@ import numpy as np
 
 from apq.hardware.cost import CostTable
 from apq.hardware.cpu import CpuTarget
-from apq.hardware.layers import ConvLayers
+from apq.space.layers import ConvLayers
 from tests.hardware.test_cost import tiny_space
 
 
