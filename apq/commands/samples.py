@@ -26,8 +26,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    import os
-
+    from apq.nn.runtime import usable_cpus
     from apq.quant.config import get_quant_config
     from apq.samples.config import get_sample_config
     from apq.samples.generate import RunOptions, generate_samples
@@ -39,7 +38,7 @@ def run(args) -> int:
     preset = resolve_preset(args)
     samples = get_sample_config(preset.name)
     kind = "quant" if args.quant else "fp32"
-    jobs = args.jobs or len(os.sched_getaffinity(0))
+    jobs = args.jobs or usable_cpus()
     options = RunOptions(jobs, args.backend, args.address, args.data_dir)
     path = generate_samples(space, args.space, kind, args.n or samples.count(kind), preset, samples,
                             get_quant_config(preset.name), options)

@@ -30,8 +30,7 @@ def run(args) -> int:
 
 
 def _verify(run_dir, space, preset, seed: int, args) -> dict:
-    import torch
-
+    from apq.nn.runtime import pick_device
     from apq.quant.config import get_quant_config
     from apq.samples.data import load_sample_data
     from apq.supernet.checkpoint import load_supernet
@@ -43,8 +42,7 @@ def _verify(run_dir, space, preset, seed: int, args) -> dict:
         vconfig = vconfig.override(qat_steps=args.steps)
     if args.threads is not None:
         vconfig = vconfig.override(num_threads=args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    supernet, meta = load_supernet(space, args.supernet, device)
+    supernet, meta = load_supernet(space, args.supernet, pick_device())
     data = load_sample_data(space, preset, args.data_dir)
     return verify_run(run_dir, supernet, data, get_quant_config(preset.name), vconfig, seed, meta)
 

@@ -2,10 +2,10 @@
 
 Stages, one small module each (read in this order):
 
-- :mod:`apq.export.spec`: the JSON spec of a fake-quantized static sub-net (space config, genome,
-  block ids, layer plan, input shape, normalisation) and :func:`~apq.export.spec.build_model`,
+- :mod:`apq.quant.spec`: the JSON spec of a fake-quantized static sub-net (space config, genome,
+  block ids, layer plan, input shape, normalisation) and :func:`~apq.quant.spec.build_model`,
   which rebuilds the module from it without the supernet, ready for ``load_state_dict``.
-- :mod:`apq.export.winner`: ``winner.pt``, the fine-tuned model ``apq verify`` keeps for the joint
+- :mod:`apq.quant.winner`: ``winner.pt``, the fine-tuned model ``apq verify`` keeps for the joint
   winner (state dict + spec; ``torch.load(weights_only=True)``).
 - :mod:`apq.export.qparams`: per layer, the integer weights, the per-channel weight scales with
   batch norm folded in, the float bias and the activation quantizer's grid, read off the model.

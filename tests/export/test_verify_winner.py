@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import torch
 
 from apq.cli import main
-from apq.export.winner import load_winner
+from apq.quant.winner import load_winner
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
 from apq.samples.data import load_sample_data

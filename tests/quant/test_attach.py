@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from apq.quant.attach import act_quantizers, attach_quantizers, calibrate_ranges, quantized_layers
-from apq.quant.policy import HookedLinear, bit_policy, layer_plan
+from apq.nn.layers import HookedLinear
+from apq.quant.policy import bit_policy, layer_plan
 from tests.quant.conftest import genome_with_bits
 
 
