@@ -1,4 +1,4 @@
-"""Search benchmark: candidates evaluated per second, end to end (DESIGN section 5).
+"""Search benchmark: candidates evaluated per second, end to end (docs/architecture.md, Measures).
 
     .venv/bin/python bench/search.py [--repeats 9] [--generations 300]
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the reference data folder and the registered spaces."""
+"""Shared fixtures: the reference data and the registered spaces."""
 import json
 import os
 import signal
@@ -12,14 +12,13 @@ import pytest
 from apq.space.registry import create_space, space_names
 
 PROJECT = Path(__file__).resolve().parents[1]
-REFERENCE = PROJECT.parent / "shared" / "reference"
+#: Conformance vectors from the APQ release (source and licence in its README).
+REFERENCE = PROJECT / "tests" / "data" / "reference"
 
 
 def reference_json(name: str):
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"reference data {path} not present (../shared/reference beside the project)")
-    return json.loads(path.read_text())
+    """A JSON file of :data:`REFERENCE`."""
+    return json.loads((REFERENCE / name).read_text())
 
 
 @pytest.fixture(params=space_names())

@@ -1,7 +1,7 @@
 """Bad input, end to end: every file or value a user can get wrong, run through the CLI as a user would.
 
 Each row of :data:`ROWS` writes one bad input (small and hand-made) into a fresh APQ_ROOT, runs
-``python -m apq ...`` on it and checks what DESIGN section 6 promises: exit code 2, exactly one
+``python -m apq ...`` on it and checks what docs/architecture.md (Conventions) promises: exit code 2, exactly one
 ``apq: error: ...`` line on stderr naming the problem, and no partial artifact (every file and
 folder under the root is exactly as before the command, and no ``*.tmp`` file is left).
 

@@ -6,7 +6,7 @@ the transfer-vs-scratch budget curve and the scikit-learn baselines, then writes
 ``predictors/<space>/fp32.pt``, ``quant.pt`` and ``metrics.json`` (last, so a complete
 metrics.json means a complete run). Same sample files and settings as the last run: nothing to do.
 
-``metrics.json`` (metrics as in DESIGN section 5, on test rows never used to fit or early-stop)::
+``metrics.json`` (metrics as in docs/architecture.md, Measures, on test rows never used to fit or early-stop)::
 
     fp32, quant.transfer, quant.scratch   rmse (points), kendall_tau (tau-b), pairwise_acc, n_test,
                                           n_train (pool rows used, early-stopping share included),

@@ -1,4 +1,4 @@
-"""Run folders and the files of a search run (DESIGN section 2).
+"""Run folders and the files of a search run (docs/architecture.md, Artifacts).
 
 ``results/<space>/<target>/<run>/`` holds ``config.json``, ``pareto.csv``, ``best.json`` and
 ``logbook.csv``. A run is written into a hidden staging folder beside it and renamed into place

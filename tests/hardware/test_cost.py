@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from apq.errors import UserError
+from apq.hardware.calibration import APQ_BITFUSION_TABLE
 from apq.hardware.cost import CostTable
 from apq.hardware.lut import load_lut_target
 from apq.hardware.target import HardwareTarget
@@ -10,7 +11,7 @@ from apq.space.config import SpaceConfig, StageConfig
 from apq.space.genome import sample
 from apq.space.space import SearchSpace
 from apq.space.spec import encode_spec
-from tests.conftest import REFERENCE, reference_json
+from tests.conftest import reference_json
 
 
 class MacTarget(HardwareTarget):
@@ -63,7 +64,7 @@ def test_skipped_block_costs_nothing():
 
 
 def test_apq_reference_costs_reproduced(apq_space):
-    target = load_lut_target(REFERENCE / "bitfusion_apq_calibration.json")
+    target = load_lut_target(APQ_BITFUSION_TABLE)
     table = CostTable(apq_space, target, strict=False)
     vectors = reference_json("apq_space_vectors.json")["cost"]
     genomes = np.stack([encode_spec(apq_space, v["spec"]) for v in vectors])
@@ -73,6 +74,6 @@ def test_apq_reference_costs_reproduced(apq_space):
 
 
 def test_partial_table_refused_in_strict_mode(apq_space):
-    target = load_lut_target(REFERENCE / "bitfusion_apq_calibration.json")  # only W8A8 and W4A4
+    target = load_lut_target(APQ_BITFUSION_TABLE)  # only W8A8 and W4A4
     with pytest.raises(UserError, match="missing"):
         CostTable(apq_space, target)
