@@ -36,10 +36,10 @@ from apq.space.config import SpaceConfig
 from apq.space.genome import Rules
 from apq.space.registry import create_space
 from apq.space.space import SearchSpace
-from tests.conftest import PROJECT
-from tests.search.conftest import save_random_predictor
-from tests.supernet.test_untrusted_files import Exploit
-from tests.test_cli import apq, assert_user_error
+from tests.helpers.cli import PROJECT
+from tests.helpers.search import save_random_predictor
+from tests.helpers.pickles import Exploit
+from tests.helpers.cli import apq, assert_user_error
 
 SEARCH = ["search", "--space", "fmnist", "--target", "fpga", "--preset", "smoke"]
 PREDICTOR = ["predictor", "--space", "fmnist", "--preset", "smoke"]

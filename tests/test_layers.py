@@ -6,7 +6,7 @@ module maps to its package (``apq.search.run`` -> ``search``, ``apq.io`` -> ``io
 to a layer, and an import is allowed only from a higher layer to a lower one. The three stages
 that consume a search run (search, verify, export) hand over through the run folder's files, not
 through imports, so they may not import each other either. A package missing from ``LAYERS``
-fails the test: place it before it lands.
+fails the test: place it before it lands. Test modules share code through ``tests/helpers``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ APQ = Path(__file__).resolve().parents[1] / "apq"
 #: Bottom to top. Packages of one layer may not import each other.
 LAYERS: list[set[str]] = [
     {"", "errors"},  # "" is apq/__init__.py (__version__)
-    {"io", "settings"},
+    {"io", "settings", "extras"},
     {"presets"},
     {"config"},
     {"data", "space"},
@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
     {"verify"},
     {"export"},
     {"stages", "pipeline"},
-    {"commands"},
+    {"commands", "report"},
     {"cli"},
     {"__main__"},
 ]
@@ -151,3 +151,27 @@ def test_an_upward_or_sideways_import_is_reported(module, line, needle):
 def test_a_cycle_is_reported():
     sources = {"apq.nn.a": ("from apq.supernet import b\n", False), "apq.supernet.b": ("import apq.nn.a\n", False)}
     assert "import cycle between packages: nn -> supernet -> nn" in violations(sources)
+
+
+def test_tests_share_helpers_not_each_other():
+    """Test modules and conftests import shared code from ``tests.helpers`` only, never each other."""
+    tests = APQ.parent / "tests"
+    offenders = []
+    for path in sorted(tests.rglob("*.py")):
+        if "helpers" in path.relative_to(tests).parts:
+            continue
+        for name, line in imported_tests(path.read_text()):
+            if not name.startswith("tests.helpers"):
+                offenders.append(f"{path.relative_to(tests.parent)}:{line} imports {name}")
+    assert offenders == []
+
+
+def imported_tests(source: str) -> list[tuple[str, int]]:
+    """(imported ``tests`` module, line) of every import in ``source``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.append((node.module or "", node.lineno))
+    return [(name, line) for name, line in found if name == "tests" or name.startswith("tests.")]

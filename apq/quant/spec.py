@@ -11,8 +11,8 @@ A spec is plain JSON (``model.json`` of an export, the ``spec`` of ``winner.pt``
      "normalization": {"mean": [C], "std": [C], "formula": "..."}   (added by ``apq export``)}
 
 :func:`build_model` turns a spec into the :class:`~apq.supernet.network.SubNet` of
-:func:`~apq.supernet.network.static_subnet` (what ``Supernet.extract`` gives for the genome), with the quantizers of
-:func:`apq.quant.attach.attach_quantizers` attached: the same module tree and state-dict keys
+:func:`~apq.supernet.network.static_subnet` (the sub-net ``Supernet.extract`` gives for the
+genome), with the quantizers of :func:`apq.quant.attach.attach_quantizers` attached: the same module tree and state-dict keys
 as the model ``apq verify`` fine-tuned, so ``load_state_dict(strict=True)`` restores it. Nothing
 of the supernet is needed (the space is rebuilt from the stored ``space_config``).
 """

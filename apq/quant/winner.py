@@ -22,7 +22,8 @@ from apq.quant.spec import build_model, model_spec
 from apq.io import atomic_path, load_weights_only
 from apq.space.space import SearchSpace
 
-WINNER = "winner.pt"  # also apq.verify.run.WINNER
+#: File name of the winner in a run folder, beside verify.json.
+WINNER = "winner.pt"
 FORMAT = "apq-verify-winner"
 
 

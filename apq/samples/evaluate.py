@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from apq.nn.runtime import pick_device
+from apq.nn.runtime import pick_device, torch_threads
 from apq.presets import Preset
 from apq.quant.config import QuantConfig
 from apq.quant.fold import fold_batch_norms
@@ -124,7 +124,11 @@ def evaluate_fp32(ctx: Context, genome: np.ndarray, config: SampleConfig):
 
 def run_sample(job: SampleJob, index: int) -> dict:
     """Evaluate sample ``index``; returns one row for :class:`apq.samples.store.SampleWriter`."""
-    torch.set_num_threads(job.threads)
+    with torch_threads(job.threads):
+        return _run_sample(job, index)
+
+
+def _run_sample(job: SampleJob, index: int) -> dict:
     ctx = context(job)
     seed = sample_seed(job.preset.seed, job.kind, index)
     genome = draw_genome(ctx.space, seed)

@@ -29,15 +29,13 @@ from apq.io import write_json
 from apq.nn.runtime import torch_threads
 from apq.quant.config import QuantConfig
 from apq.quant.pipeline import evaluate_quantized
-from apq.quant.winner import read_winner, save_winner
+from apq.quant.winner import WINNER, read_winner, save_winner
 from apq.verify.config import VerifyConfig
 
 log = logging.getLogger(__name__)
 
 PARTIAL = "verify.partial.json"
 REPORT = "verify.json"
-#: The fine-tuned joint winner (:mod:`apq.quant.winner`), beside verify.json.
-WINNER = "winner.pt"
 #: Fields copied from best.json for every verified candidate.
 COST_FIELDS = ("predicted_acc", "latency_ms", "energy_mj", "bitops")
 #: Key under which :func:`verify_candidate` hands back the fine-tuned model (never written to JSON).

@@ -9,7 +9,7 @@ from apq.hardware.cost import CostTable, block_option_layers
 from apq.hardware.lut import distinct_layers, load_lut_target, write_lut
 from apq.space.genome import Rules, sample
 from apq.space.genome import ForbiddenChoice
-from tests.hardware.test_cost import MacTarget, tiny_space
+from tests.helpers.hardware import MacTarget, tiny_space
 
 
 class RuledTarget(MacTarget):

@@ -12,7 +12,7 @@ from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import PHASES, SUPERNET_PRESETS, SupernetConfig
 from apq.supernet.network import Supernet
 from apq.supernet.train import Interrupted, ProgressiveShrinking, augment, phase_genome
-from tests.test_cli import apq, assert_user_error
+from tests.helpers.cli import apq, assert_user_error
 
 
 @pytest.mark.parametrize("phase", PHASES)
