@@ -21,8 +21,7 @@ APQ = Path(__file__).resolve().parents[1] / "apq"
 LAYERS: list[set[str]] = [
     {"", "errors"},  # "" is apq/__init__.py (__version__)
     {"io", "settings", "extras"},
-    {"presets"},
-    {"config"},
+    {"presets", "stages"},  # stages: freshness, locks, paths and staged writes every stage uses
     {"data", "space"},
     {"hardware"},
     {"nn"},
@@ -33,7 +32,8 @@ LAYERS: list[set[str]] = [
     {"search"},
     {"verify"},
     {"export"},
-    {"stages", "pipeline"},
+    {"config"},  # the run config: one section per stage, from each stage's own config module
+    {"pipeline"},
     {"commands", "report"},
     {"cli"},
     {"__main__"},
