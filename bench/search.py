@@ -1,4 +1,4 @@
-"""Search benchmark: candidates evaluated per second, end to end (DESIGN section 5).
+"""Search benchmark: candidates evaluated per second, end to end (docs/architecture.md, Measures).
 
     .venv/bin/python bench/search.py [--repeats 9] [--generations 300]
 
@@ -28,11 +28,11 @@ import torch
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.io import project_root, write_json
+from apq.nn.runtime import torch_threads
 from apq.search import ga, nsga2
 from apq.search.config import get_search_config
 from apq.search.constraint import resolve_constraint
 from apq.search.problem import Problem
-from apq.search.run import torch_threads
 from apq.search.toolbox import build_toolbox
 from apq.search.variation import Variation
 from apq.space.encoding import Encoder

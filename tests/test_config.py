@@ -17,7 +17,7 @@ from apq.search.config import SEARCH_PRESETS
 from apq.space.registry import create_space
 from apq.supernet.config import SUPERNET_PRESETS
 from apq.verify.config import VERIFY_PRESETS
-from tests.data.conftest import write_mnist_dir
+from tests.helpers.datasets import write_mnist_dir
 
 TABLES = {"preset": PRESET_SECTIONS, "supernet": SUPERNET_PRESETS, "samples": SAMPLE_PRESETS, "quant": QUANT_PRESETS,
           "predictor": PREDICTOR_PRESETS, "search": SEARCH_PRESETS, "verify": VERIFY_PRESETS}

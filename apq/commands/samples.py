@@ -26,8 +26,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    import os
-
+    from apq.nn.runtime import usable_cpus
     from apq.samples.generate import RunOptions, generate_samples
     from apq.space.registry import create_space
 
@@ -36,7 +35,7 @@ def run(args) -> int:
     config = resolve_config_args(args)
     space = create_space(args.space)
     kind = "quant" if args.quant else "fp32"
-    jobs = args.jobs or len(os.sched_getaffinity(0))
+    jobs = args.jobs or usable_cpus()
     options = RunOptions(jobs, args.backend, args.address, args.data_dir)
     path = generate_samples(space, args.space, kind, args.n or config.samples.count(kind), config.preset,
                             config.samples, config.quant, options)

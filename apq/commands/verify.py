@@ -44,14 +44,12 @@ def _run_base(args, run_dir):
 
 
 def _verify(run_dir, space, config, seed: int, args) -> dict:
-    import torch
-
+    from apq.nn.runtime import pick_device
     from apq.samples.data import load_sample_data
     from apq.supernet.checkpoint import load_supernet
     from apq.verify.run import verify_run
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    supernet, meta = load_supernet(space, args.supernet, device)
+    supernet, meta = load_supernet(space, args.supernet, pick_device())
     data = load_sample_data(space, config.preset, args.data_dir, config.supernet)
     return verify_run(run_dir, supernet, data, config.quant, config.verify, seed, meta)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 from apq import __version__
 from apq.errors import UserError
 from apq.hardware.cost import CostTable
+from apq.nn.runtime import torch_threads
 from apq.presets import Preset
 from apq.search import methods
 from apq.search.config import SearchConfig
@@ -53,20 +53,6 @@ class SearchOutcome:
 def front_costs_for(constraint: Constraint) -> tuple[str, ...]:
     """Cost objectives of the front: latency, plus energy when the constraint is on energy."""
     return ("latency_ms", "energy_mj") if constraint.metric == "energy_mj" else ("latency_ms",)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run the block with ``n`` torch intra-op threads (0: unchanged), restoring the setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,

@@ -9,8 +9,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apq.hardware.target import ForbiddenChoice
 from apq.space.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class ForbiddenChoice:
+    """A per-block combination a target cannot run, e.g. 7x7 depthwise at 4-bit activations.
+
+    ``gene_a``/``gene_b`` name per-block genes (``kernel``, ``mid``, ``pw_w``, ``pw_a``,
+    ``dw_w``, ``dw_a``); ``value_a``/``value_b`` are the *values* (kernel size, bit width),
+    not choice indices. A block holding both values at once is invalid. Hardware targets declare
+    them (``HardwareTarget.forbidden``); the space's operators honour them.
+    """
+
+    gene_a: str
+    value_a: int
+    gene_b: str
+    value_b: int
+    reason: str
 
 
 @dataclass(frozen=True)

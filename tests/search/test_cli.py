@@ -9,7 +9,7 @@ import pytest
 from apq.cli import main
 from apq.space.registry import create_space
 from apq.space.spec import decode
-from tests.search.conftest import save_random_predictor
+from tests.helpers.search import save_random_predictor
 
 SMOKE = ["--preset", "smoke", "--generations", "3"]
 

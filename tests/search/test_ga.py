@@ -12,7 +12,7 @@ from apq.search.variation import Variation
 from apq.space.encoding import Encoder
 from apq.space.genome import Rules, sample
 from apq.space.registry import create_space
-from tests.search.conftest import LinearScore, all_genomes, ridge_predictor, small_config, tiny_space
+from tests.helpers.search import LinearScore, all_genomes, ridge_predictor, small_config, tiny_space
 
 
 @pytest.mark.parametrize("seed", [0, 1])

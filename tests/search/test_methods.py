@@ -9,7 +9,7 @@ from apq.search.constraint import Constraint, cost_bounds
 from apq.search.problem import Problem
 from apq.search.run import run_search
 from apq.space.space import BIT_GENES
-from tests.search.conftest import small_config
+from tests.helpers.search import small_config
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_random_search_spends_exactly_its_budget(fpga_fmnist, fmnist_predictor):
 def test_sequential_scores_architecture_with_the_fp32_predictor(fpga_fmnist, fmnist_predictor):
     """Stages 1 and 2 query the fp32 predictor (architecture part only), stage 3 the quantization-aware one,
     and the budget counts both."""
-    from tests.search.conftest import LinearScore
+    from tests.helpers.search import LinearScore
 
     table, rules = fpga_fmnist
     low, high = cost_bounds(table, rules, "latency_ms")

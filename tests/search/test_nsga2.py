@@ -7,8 +7,8 @@ from apq.search.pareto import minimisation_points, non_dominated
 from apq.search.problem import Problem
 from apq.search.toolbox import build_toolbox
 from apq.search.variation import Variation
-from tests.search.conftest import small_config
-from tests.search.test_pareto import batch
+from tests.helpers.search import small_config
+from tests.helpers.search import batch
 
 
 def test_survivors_are_feasible_first_then_least_violating():

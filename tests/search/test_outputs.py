@@ -12,7 +12,7 @@ from apq.search import outputs
 from apq.search.constraint import Constraint
 from apq.search.run import search_and_write
 from apq.space.registry import create_space
-from tests.search.conftest import LinearScore, small_config
+from tests.helpers.search import LinearScore, small_config
 
 
 class NoEnergyTarget(FpgaTarget):

@@ -6,7 +6,7 @@ import pytest
 from deap import base, creator
 
 from apq.search.toolbox import ensure_creator_class, individual_class, select_feasible_best
-from tests.search.test_pareto import batch
+from tests.helpers.search import batch
 
 
 def test_creating_the_deap_classes_twice_is_safe():
