@@ -119,7 +119,7 @@ def write_pareto_csv(path: Path, space: SearchSpace, fronts: dict[str, Batch]) -
 
 def write_logbook_csv(path: Path, logbooks: dict[str, tools.Logbook]) -> None:
     """Per-generation statistics of every method, long format (a ``method`` column)."""
-    from apq.search.toolbox import LOG_FIELDS
+    from apq.search.evolution import LOG_FIELDS
 
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)

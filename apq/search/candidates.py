@@ -1,0 +1,120 @@
+"""Every evaluated candidate of a run: collected batch by batch, written as ``candidates.csv.gz``.
+
+One row per predictor query, in query order per method: ``method``, ``generation`` (0 = the
+random seed population; the sequential baseline's stages continue one another's count),
+``predicted_acc`` (percent, of the predictor that scored it: the sequential baseline's
+architecture and pruning stages use the fp32 one when given), ``latency_ms``, ``energy_mj``
+(blank where the target cannot measure energy), ``bitops``, ``feasible`` (1 within the run's
+constraint, else 0) and ``genome`` (:func:`apq.space.genome.genomes_to_text`; read it back with
+:func:`read_candidates`). gzip, because a default run with baselines queries ~360,000 candidates
+and the text compresses several times (method names and genomes repeat).
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+
+from apq.io import atomic_path
+from apq.search.problem import Batch
+from apq.space.genome import genomes_from_text, genomes_to_text
+from apq.space.space import SearchSpace
+
+CANDIDATES = "candidates.csv.gz"
+#: gzip level: see :func:`write_candidates`.
+COMPRESS_LEVEL = 6
+CANDIDATE_FIELDS = ("method", "generation", "predicted_acc", "latency_ms", "energy_mj", "bitops", "feasible",
+                    "genome")
+
+
+class CandidateLog:
+    """Evaluated batches of one search with their generation; appending is the only per-batch cost.
+
+    Genomes are kept as uint8 where every choice index fits (a default run holds ~60,000 rows
+    per method).
+    """
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+        self._dtype = np.uint8 if int(space.cardinality.max()) <= 256 else np.int64
+        self._batches: list[Batch] = []
+        self._generations: list[tuple[int, int]] = []
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def add(self, batch: Batch, generation: int) -> None:
+        self._batches.append(Batch(batch.genomes.astype(self._dtype), batch.acc, batch.latency_ms,
+                                   batch.energy_mj, batch.bitops, batch.violation))
+        self._generations.append((generation, len(batch)))
+        self._rows += len(batch)
+
+    def batch(self) -> Batch:
+        """Every candidate in query order (genomes in the compact dtype)."""
+        if not self._batches:
+            return Batch.empty(self.space.n_genes)
+        return Batch.concat(self._batches)
+
+    def generations(self) -> np.ndarray:
+        """Generation of each row of :meth:`batch`, int64 (N,)."""
+        if not self._generations:
+            return np.zeros(0, dtype=np.int64)
+        gens, sizes = np.asarray(self._generations, dtype=np.int64).T
+        return np.repeat(gens, sizes)
+
+    @classmethod
+    def chain(cls, logs: list["CandidateLog"]) -> "CandidateLog":
+        """One log of consecutive searches (stages): each one's generations continue the last's."""
+        out = cls(logs[0].space)
+        offset = 0
+        for log in logs:
+            out._batches += log._batches
+            out._generations += [(g + offset, n) for g, n in log._generations]
+            out._rows += log._rows
+            offset = out._generations[-1][0] + 1 if out._generations else offset
+        return out
+
+
+def _column(values: np.ndarray, fmt: str) -> list[str]:
+    """Formatted numbers, blank where not finite."""
+    return [fmt % v if np.isfinite(v) else "" for v in values.tolist()]
+
+
+def write_candidates(path: Path, space: SearchSpace, logs: dict[str, CandidateLog]) -> None:
+    """Write every candidate of ``logs`` ({method: log}) to the gzip CSV ``path`` (atomically)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(CANDIDATE_FIELDS)
+    for method, log in logs.items():
+        batch = log.batch()
+        rows = zip([method] * len(batch), log.generations().tolist(), _column(batch.acc, "%.6g"),
+                   _column(batch.latency_ms, "%.6g"), _column(batch.energy_mj, "%.6g"),
+                   _column(batch.bitops, "%.6g"), batch.feasible.astype(np.int64).tolist(),
+                   genomes_to_text(space, batch.genomes).tolist())
+        writer.writerows(rows)
+    data = gzip.compress(text.getvalue().encode("ascii"), compresslevel=COMPRESS_LEVEL, mtime=0)
+    with atomic_path(Path(path)) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def read_candidates(path: Path, space: SearchSpace) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(columns, genomes) of a candidates file: each numeric column a float array (NaN for
+    blank), ``method`` a string array, ``generation`` and ``feasible`` int arrays; genomes int64
+    (N, n_genes)."""
+    with gzip.open(path, "rt", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = list(reader)
+    if tuple(header) != CANDIDATE_FIELDS:
+        raise ValueError(f"{path}: columns {header} are not {list(CANDIDATE_FIELDS)}")
+    columns = dict(zip(header, map(list, zip(*rows)))) if rows else {f: [] for f in header}
+    out = {"method": np.asarray(columns["method"], dtype=str),
+           "generation": np.asarray(columns["generation"], dtype=np.int64),
+           "feasible": np.asarray(columns["feasible"], dtype=np.int64)}
+    for name in ("predicted_acc", "latency_ms", "energy_mj", "bitops"):
+        out[name] = np.asarray([float(v) if v else np.nan for v in columns[name]], dtype=np.float64)
+    return out, genomes_from_text(space, columns["genome"])
