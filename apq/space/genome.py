@@ -135,7 +135,7 @@ def genomes_to_text(space: SearchSpace, genomes: np.ndarray) -> np.ndarray:
     """
     genomes = np.atleast_2d(np.asarray(genomes, dtype=np.int64))
     width, base = genome_text_width(space), len(GENOME_ALPHABET)
-    digits = genomes[..., None] // base ** np.arange(width - 1, -1, -1) % base  # (N, n_genes, width)
+    digits = genomes if width == 1 else genomes[..., None] // base ** np.arange(width - 1, -1, -1) % base
     chars = np.frombuffer(GENOME_ALPHABET, dtype=np.uint8)[digits].reshape(len(genomes), space.n_genes * width)
     return np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel().astype(str)
 
