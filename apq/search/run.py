@@ -142,7 +142,7 @@ def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredict
                 "queries": outcome.queries, "search_seconds": round(seconds, 3)}
     with staged_run_dir(run_dir) as staging:
         best = write_run(staging, space, outcome, resolved, context)
-        write_candidates(staging / CANDIDATES, space, outcome.candidate_logs())
+        write_candidates(staging / CANDIDATES, space, outcome.candidate_logs(), constraint)
     log.info("searched %d candidates in %.1f s; wrote %s", outcome.queries, seconds, run_dir)
     return best
 

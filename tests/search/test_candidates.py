@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from apq.search.candidates import CANDIDATE_FIELDS, CandidateLog, read_candidates, write_candidates
+from apq.search.constraint import Constraint
 from apq.search.problem import Batch
 from apq.space.genome import genome_text_width, genomes_from_text, genomes_to_text, sample
 from apq.space.registry import create_space
@@ -51,11 +52,12 @@ def test_written_rows_read_back(tmp_path):
     log = CandidateLog(space)
     log.add(Batch(genomes, np.array([80.5, 81, 82, 83, 84.25]), np.arange(5.0), np.array([1, np.nan, 2, 3, 4]),
                   np.full(5, 1e9), np.array([0, 0.5, 0, 0, 2])), 0)
-    write_candidates(tmp_path / "c.csv.gz", space, {"ga": log, "empty": CandidateLog(space)})
+    write_candidates(tmp_path / "c.csv.gz", space, {"ga": log, "empty": CandidateLog(space)},
+                     Constraint("latency_ms", 2.5))
     columns, back = read_candidates(tmp_path / "c.csv.gz", space)
     assert set(columns) == set(CANDIDATE_FIELDS) - {"genome"}
     np.testing.assert_array_equal(back, genomes)
     assert columns["method"].tolist() == ["ga"] * 5
     np.testing.assert_array_equal(columns["predicted_acc"], [80.5, 81, 82, 83, 84.25])
     assert np.isnan(columns["energy_mj"][1]) and columns["energy_mj"][2] == 2
-    assert columns["feasible"].tolist() == [1, 0, 1, 1, 0]
+    assert columns["feasible"].tolist() == [1, 1, 1, 0, 0]  # latency 0..4 ms under 2.5 ms
