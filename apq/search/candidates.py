@@ -123,9 +123,9 @@ def read_candidates(path: Path, space: SearchSpace) -> tuple[dict[str, np.ndarra
     if tuple(header) != CANDIDATE_FIELDS:
         raise ValueError(f"{path}: columns {header} are not {list(CANDIDATE_FIELDS)}")
     columns = dict(zip(header, map(list, zip(*rows)))) if rows else {f: [] for f in header}
-    out = {"method": np.asarray(columns["method"], dtype=str),
-           "generation": np.asarray(columns["generation"], dtype=np.int64),
-           "feasible": np.asarray(columns["feasible"], dtype=np.int64)}
+    out = {name: np.asarray(columns[name], dtype=str) for name in CANDIDATE_FIELDS[:-1]}
+    for name in ("generation", "feasible"):
+        out[name] = out[name].astype(np.int64)
     for name in ("predicted_acc", "latency_ms", "energy_mj", "bitops"):
-        out[name] = np.asarray([float(v) if v else np.nan for v in columns[name]], dtype=np.float64)
+        out[name] = np.where(out[name] == "", "nan", out[name]).astype(np.float64)
     return out, genomes_from_text(space, columns["genome"])
