@@ -143,14 +143,16 @@ def genomes_to_text(space: SearchSpace, genomes: np.ndarray) -> np.ndarray:
 def genomes_from_text(space: SearchSpace, texts) -> np.ndarray:
     """Genomes int64 (N, n_genes) of texts written by :func:`genomes_to_text`; ValueError names
     the first text that is not one of this space's genomes."""
-    texts = [str(t) for t in texts]
+    texts = list(map(str, texts))
     width, length = genome_text_width(space), space.n_genes * genome_text_width(space)
-    for i, text in enumerate(texts):
-        if len(text) != length or not text.isascii():
-            raise ValueError(f"genome text {i} ({text!r}) is not {length} base-62 digits of space '{space.name}'")
-    raw = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8).reshape(len(texts), space.n_genes, width)
-    digits = _DIGIT_OF[raw]
-    genomes = (digits * len(GENOME_ALPHABET) ** np.arange(width - 1, -1, -1)).sum(axis=2)
+    joined = "".join(texts)
+    if set(map(len, texts)) - {length} or not joined.isascii():
+        i = next(i for i, t in enumerate(texts) if len(t) != length or not t.isascii())
+        raise ValueError(f"genome text {i} ({texts[i]!r}) is not {length} base-62 digits of space '{space.name}'")
+    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    digits = _DIGIT_OF[raw].reshape(len(texts), space.n_genes, width)
+    place = len(GENOME_ALPHABET) ** np.arange(width - 1, -1, -1)
+    genomes = digits[..., 0] if width == 1 else (digits * place).sum(axis=2)
     bad = np.flatnonzero(np.any(digits < 0, axis=(1, 2)) | np.any(genomes >= space.cardinality, axis=1))
     if bad.size:
         raise ValueError(f"genome text {bad[0]} ({texts[bad[0]]!r}) is not a genome of space '{space.name}'")
