@@ -23,7 +23,7 @@ from deap import tools
 from apq.errors import UserError
 from apq.io import atomic_path, project_root, write_json
 from apq.search.problem import Batch
-from apq.search.toolbox import LOG_FIELDS
+from apq.search.evolution import LOG_FIELDS
 from apq.space.space import SearchSpace
 from apq.space.spec import decode, genome_string
 
