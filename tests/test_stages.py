@@ -16,8 +16,7 @@ from apq.stages.fresh import FRESH, INCOMPLETE, MISSING, REPLACE, STALE, Stamp, 
 from apq.stages.lock import artifact_lock, lock_holder
 from apq.stages.staging import staged
 from apq.stages.table import BY_NAME, STAGES, RunOptions, command_line, plan
-from tests.conftest import PROJECT
-from tests.test_cli import apq, assert_user_error
+from tests.helpers.cli import PROJECT, apq, assert_user_error
 
 
 # ----- the table and apq run's command lines -------------------------------------------------

@@ -26,6 +26,7 @@ from apq.io import atomic_path, load_weights_only
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.network import AccuracyMLP
 from apq.space.encoding import Encoder
+from apq.space.registry import create_space
 from apq.space.space import SearchSpace
 from apq.stages.layout import predictor_dir, predictor_path  # noqa: F401 - the predictors' paths, re-exported
 
@@ -34,8 +35,6 @@ KINDS = ("fp32", "quant")
 
 
 def _space(space: SearchSpace | str) -> SearchSpace:
-    from apq.space.registry import create_space
-
     return create_space(space) if isinstance(space, str) else space
 
 

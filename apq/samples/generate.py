@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from apq.presets import Preset
@@ -22,10 +23,12 @@ from apq.samples import evaluate as worker
 from apq.samples.config import SampleConfig
 from apq.samples.parallel import backend_context
 from apq.samples.store import SampleHeader, SampleWriter, read_identity, sample_path
+from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
 from apq.stages.fresh import REPLACE, STALE, Stamp, freshness, upstream_digests
 from apq.stages.layout import supernet_path as default_supernet
 from apq.stages.lock import artifact_lock
+from apq.supernet import checkpoint as ckpt
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,6 @@ class RunOptions:
 def make_stamp(space: SearchSpace, job: worker.SampleJob) -> Stamp:
     """What the samples depend on (not their count, nor how they were computed): the evaluation
     (and quantization) settings, the preset's shared fields and the supernet file's digest."""
-    from apq.supernet import checkpoint as ckpt
-
     supernet = Path(job.supernet_path)
     ckpt.check_space(ckpt.read(supernet, ckpt.FORMAT)["meta"], space, supernet)
     settings = {"kind": job.kind, "evaluation": job.samples.evaluation_settings(job.kind)}
@@ -59,8 +60,6 @@ def make_stamp(space: SearchSpace, job: worker.SampleJob) -> Stamp:
 
 def make_header(space: SearchSpace, kind: str, stamp: Stamp) -> SampleHeader:
     """The file's identity attributes; its ``config`` is ``stamp``."""
-    from apq.space.encoding import Encoder
-
     encoder = Encoder(space)
     dim = encoder.dim if kind == "quant" else encoder.fp32_dim
     return SampleHeader(kind, space.name, dim, space.n_genes, "val", stamp.text())
@@ -120,8 +119,6 @@ def _executor(options: RunOptions):
     if options.jobs == 1 and options.backend == "loky" and not options.address:
         yield lambda job, indices: (worker.run_sample(job, i) for i in indices)
         return
-    from joblib import Parallel, delayed
-
     with backend_context(options.backend, options.jobs, options.address):
         parallel = Parallel(n_jobs=options.jobs, return_as="generator_unordered", batch_size=1)
         yield lambda job, indices: parallel(delayed(worker.run_sample)(job, i) for i in indices)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+from joblib import parallel_config
+
 from apq.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,6 @@ def backend_context(backend: str, jobs: int, address: str | None = None):
 
 @contextmanager
 def _loky(jobs: int, address):
-    from joblib import parallel_config
-
     with parallel_config(backend="loky", n_jobs=jobs):
         yield
 
@@ -46,8 +46,6 @@ def _dask(jobs: int, address: str | None):
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise UserError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from None
-    from joblib import parallel_config
-
     cluster = None if address else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                                 dashboard_address=None, host="127.0.0.1")
     try:
@@ -73,8 +71,6 @@ def _ray(jobs: int, address: str | None):
         from ray.util.joblib import register_ray
     except ImportError:
         raise UserError("--backend ray needs ray, which is not installed: pip install ray") from None
-    from joblib import parallel_config
-
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, num_cpus=None if address else jobs)

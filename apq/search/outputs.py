@@ -1,4 +1,4 @@
-"""Run folders and the files of a search run (DESIGN section 2).
+"""Run folders and the files of a search run (docs/architecture.md, Artifacts).
 
 ``results/<space>/<target>/<run>/`` holds ``config.json``, ``pareto.csv``, ``best.json`` and
 ``logbook.csv``. A run is written into a hidden staging folder beside it and renamed into place
@@ -22,6 +22,7 @@ from deap import tools
 from apq.errors import UserError
 from apq.io import atomic_path, write_json
 from apq.search.problem import Batch
+from apq.search.evolution import LOG_FIELDS
 from apq.space.space import SearchSpace
 from apq.space.spec import decode, genome_string
 from apq.stages.layout import LATEST, results_dir  # noqa: F401 - the run folders' layout, re-exported
@@ -127,8 +128,6 @@ def write_pareto_csv(path: Path, space: SearchSpace, fronts: dict[str, Batch]) -
 
 def write_logbook_csv(path: Path, logbooks: dict[str, tools.Logbook]) -> None:
     """Per-generation statistics of every method, long format (a ``method`` column)."""
-    from apq.search.toolbox import LOG_FIELDS
-
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("method",) + LOG_FIELDS)

@@ -2,7 +2,7 @@
 import nbformat
 from nbclient import NotebookClient
 
-from tests.conftest import PROJECT
+from tests.helpers.cli import PROJECT
 
 
 def test_predictor_notebook_executes(smoke_run, monkeypatch):
