@@ -32,21 +32,30 @@ def test_every_stage_command_line_parses_with_the_real_parser():
     from apq.commands.parser import parse_steps
 
     options = RunOptions(space="fmnist", preset="smoke", target="fpga", data_dir="/d", latency="2.5", run="r1",
-                         extra={"search": ["--baselines"], "samples": ["--jobs", "2"]})
+                         sets=("search.population=20",), extra={"search": ["--baselines"], "samples": ["--jobs", "2"]})
     lines = [command_line(stage, options) for stage in STAGES]
     steps = dict(zip((s.name for s in STAGES), parse_steps(lines)))
     assert steps["samples_quant"].quant and steps["samples_quant"].jobs == 2 and steps["samples_fp32"].data_dir == "/d"
     assert steps["search"].run_name == "r1" and steps["search"].baselines and steps["search"].latency == 2.5
     assert steps["verify"].run_name == "r1" and steps["export"].run_name == "r1" and steps["verify"].preset == "smoke"
+    assert steps["supernet"].settings == steps["search"].settings == ["search.population=20"]
 
 
 def test_set_and_config_are_forwarded_verbatim_to_every_stage_with_settings():
     options = RunOptions(sets=("search.population=200", "supernet.epochs=1"), config="run.toml", target="fpga")
     for stage in STAGES:
         words = command_line(stage, options)
-        forwarded = stage.section is not None
+        forwarded = stage.name not in ("data", "export")
         assert ("--set" in words and "search.population=200" in words and words[-2:] == ["--config", "run.toml"]) \
             == forwarded, stage.name
+
+
+@pytest.mark.parametrize("setting,words", [("search.population=abc", ["search.population", "abc"]),
+                                           ("nosuch.key=1", ["nosuch.key"])])
+def test_apq_run_refuses_a_bad_setting_before_any_stage_runs(tmp_path, setting, words):
+    result = apq("run", "search", "--target", "fpga", "--preset", "smoke", "--set", setting, root=tmp_path)
+    assert_user_error(result, *words)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_apq_run_needs_a_target_for_search_and_checks_args(tmp_path):

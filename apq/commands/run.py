@@ -10,8 +10,9 @@ it is fresh, finishes it when interrupted, and refuses one made with other setti
 stage is rerun with ``--force``. Why one process: a separate ``apq`` per stage pays Python's and
 torch's start-up (about 1.1 s here) each time.
 
-``--set`` and ``--config`` are handed verbatim to every stage that has settings (all but data),
-on its own command line: the stages' own parsers validate them.
+``--set`` and ``--config`` are checked once, then handed verbatim to every stage that takes
+settings (all but data and export) on its own command line (:func:`apq.stages.table.command_line`),
+where the stage resolves them as when it is run alone.
 """
 from __future__ import annotations
 
@@ -97,4 +98,7 @@ def run_steps(lines: list[list[str]], what: str = "run") -> int:
 
 
 def run(args) -> int:
+    from apq.config import apply_settings, preset_config
+
+    apply_settings(preset_config(args.preset), args.sets, args.config)  # a bad setting stops it before any stage
     return run_steps(stage_lines(args))

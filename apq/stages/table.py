@@ -50,7 +50,7 @@ STAGES = (
     Stage("verify", ("verify",), "verify", ("search", "supernet"), ("<run>/verify.json", "winner.pt"),
           _SETTINGS | {TARGET, DATA_DIR, RUN}),
     Stage("export", ("export",), "export", ("verify",), ("<run>/export/",),
-          frozenset({SPACE, TARGET, DATA_DIR, CONFIG, RUN})),
+          frozenset({SPACE, TARGET, DATA_DIR, RUN})),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 #: Names ``apq run`` also takes for several stages at once.
