@@ -31,10 +31,12 @@ def run(args) -> int:
     from apq.quant.config import get_quant_config
     from apq.samples.config import get_sample_config
     from apq.samples.generate import RunOptions, generate_samples
+    from apq.samples.parallel import require_backend
     from apq.space.registry import create_space
 
     if args.jobs == 0 or args.n == 0:
         raise UserError(f"--{'jobs' if args.jobs == 0 else 'n'} must be at least 1")
+    require_backend(args.backend)
     space = create_space(args.space)
     preset = resolve_preset(args)
     samples = get_sample_config(preset.name)
