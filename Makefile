@@ -54,6 +54,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '$(TORCH_SPEC)'$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX),)
+	$(PY) -m pip uninstall --quiet --yes apq 2>/dev/null || true  # the distribution's name before it became apq-engine
 	$(PY) -m pip install --quiet -e '.[test,images]'
 	touch $(STAMP)
 
