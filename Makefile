@@ -70,29 +70,26 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-# Every benchmark writes $(BENCH_DIR)/<name>.json, then stamps it with the date, commit, host and
-# load average (`python -m apq.report stamp`); `make report` turns the JSON into $(REPORT).
-STAMP_BENCH = $(PY) -m apq.report stamp $(BENCH_DIR)/$(1).json --command 'make $@'
+# $(call BENCH,name,flags): bench/<name>.py writes $(BENCH_DIR)/<name>.json, then the JSON is stamped
+# with the date, commit, host and load average (`python -m apq.report stamp`); `make report` turns
+# the JSON into $(REPORT).
+BENCH = $(PY) bench/$(1).py --out $(BENCH_DIR)/$(1).json $(2) && $(PY) -m apq.report stamp $(BENCH_DIR)/$(1).json --command 'make $@'
 
 # Fast benchmarks (a few minutes): cost-model throughput, search throughput, fake-quantization
 # kernel speed, predictor metrics (on synthetic samples until `make samples` has made real ones).
 bench: bench-cost bench-search bench-fake-quant bench-predictor
 
 bench-cost: setup
-	$(PY) bench/cost.py --out $(BENCH_DIR)/cost.json
-	$(call STAMP_BENCH,cost)
+	$(call BENCH,cost)
 
 bench-search: setup
-	$(PY) bench/search.py --out $(BENCH_DIR)/search.json
-	$(call STAMP_BENCH,search)
+	$(call BENCH,search)
 
 bench-fake-quant: setup
-	$(PY) bench/fake_quant.py --out $(BENCH_DIR)/fake_quant.json
-	$(call STAMP_BENCH,fake_quant)
+	$(call BENCH,fake_quant)
 
 bench-predictor: setup
-	$(PY) bench/predictor.py --out $(BENCH_DIR)/predictor.json $(if $(wildcard data/$(SPACE)/samples_quant.h5),,--synthetic)
-	$(call STAMP_BENCH,predictor)
+	$(call BENCH,predictor,$(if $(wildcard data/$(SPACE)/samples_quant.h5),,--synthetic))
 
 # docs/results.md from the committed benchmark JSON (nobody edits it by hand).
 report: $(STAMP)
@@ -101,28 +98,23 @@ report: $(STAMP)
 # Slow benchmarks on the default artifacts: sample noise/spread/throughput (~10 min) and
 # verified search quality, joint vs baselines (~1 h).
 bench-samples: supernet
-	$(PY) bench/samples.py --out $(BENCH_DIR)/samples.json
-	$(call STAMP_BENCH,samples)
+	$(call BENCH,samples)
 
 bench-quality: predictor
-	$(PY) bench/search_quality.py --jobs 2 --out $(BENCH_DIR)/search_quality.json
-	$(call STAMP_BENCH,search_quality)
+	$(call BENCH,search_quality,--jobs 2)
 
 # Supernet sub-nets vs the same sub-nets trained from scratch (~1 h), and the whole default
 # pipeline timed stage by stage in a fresh APQ_ROOT (~1 h).
 bench-supernet: supernet
-	$(PY) bench/supernet.py --out $(BENCH_DIR)/supernet.json
-	$(call STAMP_BENCH,supernet)
+	$(call BENCH,supernet)
 
 # The measured comparisons behind the quantization defaults: W4A4 per-channel vs per-tensor
 # weights, learned vs fixed activation ranges, and fine-tune length vs ranking (~15 min).
 bench-quant: supernet
-	$(PY) bench/quant.py --out $(BENCH_DIR)/quant.json
-	$(call STAMP_BENCH,quant)
+	$(call BENCH,quant)
 
 bench-pipeline: setup
-	$(PY) bench/pipeline.py --out $(BENCH_DIR)/pipeline.json
-	$(call STAMP_BENCH,pipeline)
+	$(call BENCH,pipeline)
 
 lut: setup
 	$(APQ) lut --space $(SPACE) --target $(TARGET) --preset $(PRESET)
