@@ -68,7 +68,8 @@ class Bench:
 # ---- provenance ---------------------------------------------------------------------------------
 def provenance(command: str) -> dict:
     """Where and when a benchmark ran: UTC date, git commit (``+dirty`` with uncommitted changes to
-    tracked files), host name, CPU count, load average (1, 5, 15 min) now, and ``command``."""
+    tracked files other than the benchmark JSON and this page, which a run rewrites), host name, CPU
+    count, load average (1, 5, 15 min) now, and ``command``."""
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
@@ -76,7 +77,8 @@ def provenance(command: str) -> dict:
             return ""
 
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                   ":!results/bench", ":!docs/results.md"):
         commit += "+dirty"
     load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "host": platform.node(),
