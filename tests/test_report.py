@@ -68,3 +68,53 @@ def test_committed_page_is_what_the_committed_json_makes(tmp_path):
     assert main(["--bench-dir", str(PROJECT / "results" / "bench"), "--out", str(out)]) == 0
     assert (PROJECT / "docs" / "results.md").read_text() == out.read_text(), \
         "docs/results.md differs from what results/bench/*.json make: run `make report` and commit both"
+
+
+#: Hand-made JSON of the slow benchmarks, in the shapes their scripts write (bench/*.py).
+SLOW = {
+    "supernet": {"supernet_json": {"largest_test_acc": 92.12, "smallest_test_acc": 88.9, "train_seconds": 815.0},
+                 "subnets": [{"subnet": "smallest", "scratch_epochs": 8.4, "supernet_test_acc": 89.62,
+                              "scratch_test_acc": 92.18}]},
+    "samples": {"targets": {"eval_noise_std_max": 0.3, "spread_over_noise_min": 5},
+                "fp32": {"subnets": 20, "eval_noise_std": 0.21, "accuracy_spread_std": 0.7, "spread_over_noise": 3.33,
+                         "samples_per_minute": 95.2, "workers": 2},
+                "quant": {"subnets": 20, "eval_noise_std": 0.35, "accuracy_spread_std": 0.68,
+                          "spread_over_noise": 1.94, "samples_per_minute": 20.1, "workers": 2},
+                "estimated_stage_minutes": 18.0, "drop_by_bits": {"w4a4": {"mean": 1.2, "min": 0.4, "max": 2.0,
+                                                                           "subnets": 6}}},
+    "quant": {"w4a4": {"after_20_steps": {
+        "per_channel_learned": {"mean_acc": 88.1, "minus_default_mean": 0.0, "minus_default_std": 0.0,
+                                "default_wins": 0, "subnets": 8},
+        "per_tensor_fixed": {"mean_acc": 80.0, "minus_default_mean": -8.1, "minus_default_std": 1.5,
+                             "default_wins": 8, "subnets": 8}}},
+              "finetune_length": {"250": {"kendall_tau": 0.9, "pairwise_acc": 0.95, "mean_acc": 90.0,
+                                          "minus_reference_mean": -0.06, "minus_reference_std": 0.16,
+                                          "cpu_seconds_per_sample": 20.5},
+                                  "reference": {"steps": 300, "mean_acc": 90.1}}},
+    "search_quality": {"cases": [
+        {"target": "fpga", "budget": "tight", "latency_limit_ms": 1.729,
+         "joint": {"predicted_acc": 90.95, "measured_acc": 90.06},
+         "baselines": {"sequential": {"measured_acc": 89.0}, "uniform_w8a8": {"measured_acc": 90.06}},
+         "joint_measures_at_least_sequential_and_w8a8": True, "joint_abs_error_within_1_5": True},
+        {"target": "bitfusion", "budget": "loose", "latency_limit_ms": 0.74, "error": "verify failed"}]},
+    "pipeline": {"preset": "default", "seconds": {"supernet": 827.0},
+                 "targets": {"pipeline_fpga_s": {"seconds": 1938.0, "limit_s": 3600.0, "pass": True, "applies": True,
+                                                 "what": "fresh root to a verified make search"},
+                             "make_search_bitfusion_s": {"seconds": 31.2, "limit_s": 30.0, "pass": False,
+                                                         "applies": True, "what": "second make search"}},
+                 "winners": {"fpga": {"predicted_acc": 91.61, "measured_acc": 90.46}}, "error": None},
+}
+
+
+def test_every_slow_benchmark_renders_its_figures(tmp_path):
+    for name, report in SLOW.items():
+        _write(tmp_path, name, report)
+    page = render(tmp_path)
+    assert "lacks a field" not in page
+    for expected in ("92.12 % / 88.90 % (**missed**) | >= 92.0 / 89.0",
+                     "0.35 points (**missed**) | <= 0.3", "0.70 points / 0.21 = 3.33x (**missed**)",
+                     "per tensor fixed minus the default (8 sub-nets) | -8.10 +- 1.50 points; the default wins 8 of 8",
+                     "fine-tune of 250 steps vs 300", "fpga tight (1.729 ms): joint winner predicted / measured",
+                     "90.06 vs 89.00 / 90.06 (met)", "bitfusion loose (0.74 ms) | failed: verify failed",
+                     "1938 s (met) | <= 3600 s", "31 s (**missed**) | <= 30 s", "91.61 / 90.46 %"):
+        assert expected in page, expected
