@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
+
+from apq.errors import UserError
 
 
 def project_root() -> Path:
@@ -86,12 +90,7 @@ def load_weights_only(path: str | Path, fix: str):
     """``torch.load(path, weights_only=True)`` on the CPU; a file that cannot be read that way
     (missing, truncated, not a torch file, or carrying a pickled object, which is never
     unpickled) ends in a one-line :class:`UserError` that closes with ``fix`` (what to do)."""
-    import pickle
-    import re
-
-    import torch
-
-    from apq.errors import UserError
+    import torch  # here, not above: the bottom layer stays torch-free for the light commands
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,7 +1,8 @@
 """What every stage's settings dataclass shares: its dict form, validated overrides, lookup by preset.
 
 Each stage (supernet, samples, quantization, predictor, search, verify) keeps its own frozen
-dataclass with one named instance per preset; this mixin gives them the same behaviour.
+dataclass with one named instance per preset; this mixin gives them the same behaviour, and
+:mod:`apq.config` gathers them into one run config that users override by key.
 """
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""Search benchmark: candidates evaluated per second, end to end (DESIGN section 5).
+"""Search benchmark: candidates evaluated per second, end to end (docs/architecture.md, Measures).
 
     .venv/bin/python bench/search.py [--repeats 9] [--generations 300]
 
 Writes ``results/bench/search.json``. One candidate = variation (block mutation or crossover),
 validity repair, cost-table lookup, one-hot encoding and the predictor forward pass, all batched
-per generation, inside the DEAP toolbox of the APQ-style GA (population 100, 50 + 50 children);
-the rate is predictor queries / wall seconds of a whole ``ga.evolve`` run (seed population
+per generation, inside the search loop with the APQ-style GA's selection (population 100, 50 + 50
+children; every candidate logged as for ``candidates.csv.gz``); the rate is predictor queries /
+wall seconds of a whole ``evolve`` run (seed population
 included), median of ``--repeats`` runs with min and max, with the search's single torch thread
 (and, for comparison, two, and the dense path: the predictor fed one-hot encodings through its
 ``predict`` instead of the hot-index ``predict_hot``). Also timed: the predictor alone on a batch of 100, the same pipeline
@@ -28,12 +29,12 @@ import torch
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.io import project_root, write_json
-from apq.search import ga, nsga2
+from apq.nn.runtime import torch_threads
 from apq.search.config import get_search_config
 from apq.search.constraint import resolve_constraint
+from apq.search.evolution import evolve
 from apq.search.problem import Problem
-from apq.search.run import torch_threads
-from apq.search.toolbox import build_toolbox
+from apq.search.selection import GA, Nsga2
 from apq.search.variation import Variation
 from apq.space.encoding import Encoder
 from apq.space.genome import Rules
@@ -80,10 +81,10 @@ def rates(run, repeats: int) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": repeats}
 
 
-def timed_search(module, problem, variation, config, seed):
+def timed_search(selection, problem, variation, config, seed):
     def run():
         start_queries, start = problem.queries, time.perf_counter()
-        module.evolve(build_toolbox(problem, variation, config), seed)
+        evolve(problem, variation, selection, config, seed)
         return problem.queries - start_queries, time.perf_counter() - start
     return run
 
@@ -141,15 +142,15 @@ def bench_case(space_name: str, target_name: str, generations: int, repeats: int
     problem, variation = Problem(table, predictor, constraint), Variation(space, rules)
     nsga_config = config.override(generations=max(generations // 3, 1))
     with torch_threads(2):  # the alternative to the search's single torch thread
-        two_threads = rates(timed_search(ga, problem, variation, config, 0), repeats)
-    dense = rates(timed_search(ga, Problem(table, DenseOnly(predictor), constraint), variation, config, 0), repeats)
+        two_threads = rates(timed_search(GA, problem, variation, config, 0), repeats)
+    dense = rates(timed_search(GA, Problem(table, DenseOnly(predictor), constraint), variation, config, 0), repeats)
     return {"space": space_name, "target": target_name, "predictor": described,
             "constraint": constraint.to_dict(), "ga_generations": generations,
             "queries_per_ga_run": config.queries,
-            "candidates_per_s": rates(timed_search(ga, problem, variation, config, 0), repeats),
+            "candidates_per_s": rates(timed_search(GA, problem, variation, config, 0), repeats),
             "candidates_per_s_torch_2_threads": two_threads,
             "candidates_per_s_dense_predict": dense,
-            "nsga2_candidates_per_s": rates(timed_search(nsga2, problem, variation, nsga_config, 0), repeats),
+            "nsga2_candidates_per_s": rates(timed_search(Nsga2(), problem, variation, nsga_config, 0), repeats),
             "predictor_only_per_s_batch100": rates(predictor_only(problem, variation), repeats),
             "batch1000_pipeline_per_s": rates(batch_pipeline(problem, variation, config), repeats),
             "unbatched_path_per_s_no_predictor": rates(unbatched_path(problem, variation, config, 3000), repeats)}

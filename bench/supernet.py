@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from apq.io import project_root, write_json
+from apq.nn.runtime import pick_device
 from apq.presets import get_preset
 from apq.space.registry import create_space
 from apq.space.spec import genome_string
@@ -27,7 +28,7 @@ from apq.supernet.checkpoint import load_supernet, supernet_path
 from apq.supernet.config import get_supernet_config
 from apq.supernet.evaluate import evaluate, evaluate_subnet, prepare
 from apq.supernet.network import Supernet
-from apq.supernet.train import pick_device, set_threads, train_standalone
+from apq.supernet.train import train_standalone, training_threads
 
 
 def middle_genome(net: Supernet) -> np.ndarray:
@@ -50,7 +51,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     space, preset = create_space(args.space), get_preset(args.preset)
     config = get_supernet_config(preset.name)
-    threads, device = set_threads(config), pick_device()
+    threads, device = training_threads(config), pick_device()
+    torch.set_num_threads(threads)
     supernet, meta = load_supernet(space, supernet_path(space.name), device)
     if config.channels_last:
         supernet = supernet.to(memory_format=torch.channels_last)

@@ -1,25 +1,14 @@
-"""Shared fixtures: the reference data folder and the registered spaces."""
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
+"""Fixtures shared by every test folder: the registered spaces, a randomised fmnist supernet and
+its smoke-preset file, one torch thread, and an isolated ``APQ_ROOT`` per test."""
 import pytest
+import torch
 
+from apq.presets import get_preset
 from apq.space.registry import create_space, space_names
-
-PROJECT = Path(__file__).resolve().parents[1]
-REFERENCE = PROJECT.parent / "shared" / "reference"
-
-
-def reference_json(name: str):
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"reference data {path} not present (../shared/reference beside the project)")
-    return json.loads(path.read_text())
+from apq.supernet import checkpoint as ckpt
+from apq.supernet.config import get_supernet_config
+from apq.supernet.network import Supernet
+from tests.helpers.nets import randomize
 
 
 @pytest.fixture(params=space_names())
@@ -32,12 +21,22 @@ def apq_space():
     return create_space("imagenet-apq")
 
 
+@pytest.fixture(scope="module")
+def fmnist():
+    return create_space("fmnist")
+
+
+@pytest.fixture(scope="module")
+def supernet(fmnist):
+    """A randomised (untrained) fmnist supernet in eval mode."""
+    torch.manual_seed(0)
+    return randomize(Supernet(fmnist)).eval()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """In-process training and prediction here run on tiny batches: one intra-op thread is as fast,
     and it does not slow to a crawl when other processes share the two cores (OpenMP threads spin-wait)."""
-    import torch
-
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -48,14 +47,6 @@ def _one_torch_thread():
 def smoke_supernet(tmp_path_factory):
     """Path of a ``supernet.pt`` for the smoke preset: random weights (made in a second, never trained),
     real file format and metadata. Shared by the sample tests and tests/test_bad_inputs.py."""
-    import torch
-
-    from apq.presets import get_preset
-    from apq.supernet import checkpoint as ckpt
-    from apq.supernet.config import get_supernet_config
-    from apq.supernet.network import Supernet
-    from tests.supernet.conftest import randomize
-
     space = create_space("fmnist")
     torch.manual_seed(0)
     net = randomize(Supernet(space))
@@ -69,24 +60,3 @@ def smoke_supernet(tmp_path_factory):
 def _isolated_root(tmp_path, monkeypatch):
     """Artifacts written by a test land in its tmp folder, never in the checkout."""
     monkeypatch.setenv("APQ_ROOT", str(tmp_path))
-
-
-def start_apq(root, args):
-    """Start ``python -m apq ARGS`` in ``root`` (its APQ_ROOT) with this checkout on the path, silenced."""
-    env = {**os.environ, "APQ_ROOT": str(root), "PYTHONPATH": str(PROJECT)}
-    return subprocess.Popen([sys.executable, "-m", "apq", *args], cwd=root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def sigkill_when(process, ready, timeout=240.0) -> int:
-    """SIGKILL ``process`` as soon as ``ready()`` is true (polled every 5 ms); kill it anyway after
-    ``timeout`` seconds. Returns its exit code (``-SIGKILL`` when killed part-way)."""
-    deadline = time.monotonic() + timeout
-    while process.poll() is None and time.monotonic() < deadline:
-        if ready():
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    else:
-        process.kill()
-    return process.wait()

@@ -1,9 +1,9 @@
 """Bad input, end to end: every file or value a user can get wrong, run through the CLI as a user would.
 
 Each row of :data:`ROWS` writes one bad input (small and hand-made) into a fresh APQ_ROOT, runs
-``apq ...`` on it and checks the error contract: exit code 2, exactly one ``apq: error: ...``
-line on stderr naming the problem, and no partial artifact (every file and folder under the root
-is exactly as before the command, and no ``*.tmp`` file is left).
+``apq ...`` on it and checks what docs/architecture.md (Conventions) promises: exit code 2, exactly
+one ``apq: error: ...`` line on stderr naming the problem, and no partial artifact (every file and
+folder under the root is exactly as before the command, and no ``*.tmp`` file is left).
 
 The rows run in this process through :func:`apq.cli.main`, with the root as working folder and
 APQ_ROOT, log records and warnings sent to stderr as the console script sends them (a new
@@ -46,10 +46,10 @@ from apq.space.config import SpaceConfig
 from apq.space.genome import Rules
 from apq.space.registry import create_space
 from apq.space.space import SearchSpace
-from tests.conftest import PROJECT
-from tests.search.conftest import save_random_predictor
-from tests.supernet.test_untrusted_files import Exploit
-from tests.test_cli import apq, assert_user_error
+from tests.helpers.cli import PROJECT
+from tests.helpers.search import save_random_predictor
+from tests.helpers.pickles import Exploit
+from tests.helpers.cli import apq, assert_user_error
 
 SEARCH = ["search", "--space", "fmnist", "--target", "fpga", "--preset", "smoke"]
 PREDICTOR = ["predictor", "--space", "fmnist", "--preset", "smoke"]

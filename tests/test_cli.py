@@ -1,30 +1,13 @@
 """The command line: help, error paths (one line, exit 2, nothing written) and `apq lut`/`apq space`."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from apq.hardware.apq_format import parse_key
 from apq.space.registry import create_space
-from tests.conftest import PROJECT
 
-
-def apq(*args, root: Path, timeout: float = 600):
-    """``python -m apq ARGS`` with APQ_ROOT=root, as a user would run it; returns the completed process."""
-    env = {**os.environ, "APQ_ROOT": str(root), "PYTHONPATH": str(PROJECT)}
-    return subprocess.run([sys.executable, "-m", "apq", *args], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=timeout)
-
-
-def assert_user_error(result, *words):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("apq: error:"), result.stderr
-    for word in words:
-        assert word in lines[0]
+from tests.helpers.cli import apq, assert_user_error
 
 
 def test_help_lists_subcommands(tmp_path):

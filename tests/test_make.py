@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.helpers.cli import PROJECT
 
 SMOKE = ("SPACE=fmnist", "PRESET=smoke")
 

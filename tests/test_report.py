@@ -2,7 +2,7 @@
 import json
 
 from apq.report import BENCHES, main, render, stamp
-from tests.conftest import PROJECT
+from tests.helpers.cli import PROJECT
 
 
 def _search_case(space, target, median):

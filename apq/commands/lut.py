@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from apq.commands.common import add_common, resolve_preset
+from apq.commands.common import add_common, resolve_config_args
 from apq.io import space_data_dir
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def run(args) -> int:
     from apq.space.registry import create_space
 
     space = create_space(args.space)
-    target = create_target(args.target, resolve_preset(args), space.name)
+    target = create_target(args.target, resolve_config_args(args).preset, space.name)
     CostTable(space, target)  # refuses incomplete tables before anything is written
     layers = distinct_layers(list(block_option_layers(space)))
     fixed = target.fixed_cost(space.head_layers(), space.tail_layers())

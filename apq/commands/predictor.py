@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from apq.commands.common import add_common, resolve_preset
+from apq.commands.common import add_common, resolve_config_args
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +22,15 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from apq.predictor.apq_import import import_apq_predictor
     from apq.predictor.build import build_predictors
-    from apq.predictor.config import get_predictor_config
     from apq.predictor.load import predictor_dir
     from apq.space.registry import create_space
 
+    config = resolve_config_args(args)
     space = create_space(args.space)
     if args.import_apq:
         print(import_apq_predictor(args.import_apq, space))
         return 0
-    preset = resolve_preset(args)
-    metrics = build_predictors(space, preset, get_predictor_config(preset.name), force=args.force)
+    metrics = build_predictors(space, config.preset, config.predictor, force=args.force)
     folder = predictor_dir(space.name)
     if metrics is None:
         log.info("%s is up to date (same sample files and settings); nothing to do (--force rebuilds)", folder)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from apq.commands.common import add_common, non_negative_int, resolve_preset
+from apq.commands.common import add_common, non_negative_int, resolve_config_args
 from apq.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -26,24 +26,20 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    import os
-
-    from apq.quant.config import get_quant_config
-    from apq.samples.config import get_sample_config
+    from apq.nn.runtime import usable_cpus
     from apq.samples.generate import RunOptions, generate_samples
     from apq.samples.parallel import require_backend
     from apq.space.registry import create_space
 
     if args.jobs == 0 or args.n == 0:
         raise UserError(f"--{'jobs' if args.jobs == 0 else 'n'} must be at least 1")
+    config = resolve_config_args(args)
     require_backend(args.backend)
     space = create_space(args.space)
-    preset = resolve_preset(args)
-    samples = get_sample_config(preset.name)
     kind = "quant" if args.quant else "fp32"
-    jobs = args.jobs or len(os.sched_getaffinity(0))
+    jobs = args.jobs or usable_cpus()
     options = RunOptions(jobs, args.backend, args.address, args.data_dir)
-    path = generate_samples(space, args.space, kind, args.n or samples.count(kind), preset, samples,
-                            get_quant_config(preset.name), options)
+    path = generate_samples(space, args.space, kind, args.n or config.samples.count(kind), config.preset,
+                            config.samples, config.quant, options)
     print(path)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from apq.commands.common import add_common, non_negative_int, resolve_preset
+from apq.commands.common import add_common, non_negative_int, resolve_config_args
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,15 @@ def run(args) -> int:
     from apq.errors import UserError
     from apq.hardware.cost import CostTable
     from apq.hardware.target import create_target
-    from apq.search.config import get_search_config
     from apq.search.constraint import resolve_constraint
     from apq.search.outputs import default_run_name, new_run_dir
     from apq.search.run import search_and_write
     from apq.space.genome import Rules
     from apq.space.registry import create_space
 
-    preset = resolve_preset(args)
+    settings = resolve_config_args(args, generations="search.generations")
+    preset, config = settings.preset, settings.search
     space = create_space(args.space)
-    config = get_search_config(preset.name)
-    if args.generations is not None:
-        config = config.override(generations=args.generations)
     seed = preset.seed if args.seed is None else args.seed
     target = create_target(args.target, preset, space.name)
     if args.energy is not None and not target.has_energy:  # before the cpu target times any layer

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from apq.commands.common import add_common, resolve_preset
+from apq.commands.common import add_common, resolve_config_args
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +24,15 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from apq.space.registry import create_space
     from apq.supernet.build import train_supernet
-    from apq.supernet.config import get_supernet_config
     from apq.supernet.distributed import World, process_group
 
     world = World.from_env()
     if not world.is_main:  # one log and one progress bar for the whole run: rank 0's
         logging.getLogger().setLevel(logging.WARNING)
+    config = resolve_config_args(args)
     space = create_space(args.space)
-    preset = resolve_preset(args)
     with process_group(world):
-        path = train_supernet(space, preset, get_supernet_config(preset.name), args.data_dir, force=args.force,
-                              world=world)
+        path = train_supernet(space, config.preset, config.supernet, args.data_dir, force=args.force, world=world)
     if world.is_main:
         print(path)
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from apq.commands.common import add_run_args, non_negative_int, space_and_run
+from apq.commands.common import add_config_args, add_run_args, non_negative_int, resolve_config_args, space_and_run
 from apq.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -12,7 +12,9 @@ log = logging.getLogger(__name__)
 def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="fine-tune and test a search run's winner and baseline winners (resumable)")
     add_run_args(p)
-    p.add_argument("--preset", choices=sorted(PRESETS), help="settings preset (default: the run's)")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="settings preset (default: the run's, with its seed and splits)")
+    add_config_args(p)
     p.add_argument("--steps", type=non_negative_int, help="fine-tune steps per model (default: the preset's)")
     p.add_argument("--threads", type=non_negative_int, help="torch threads (default: one per core)")
     p.add_argument("--supernet", help="supernet file (default data/<space>/supernet.pt)")
@@ -20,33 +22,36 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from apq.presets import get_preset
-
-    space, run_dir, config = space_and_run(args, "verify")
-    preset = get_preset(args.preset or config["preset"]["name"])
-    report = _verify(run_dir, space, preset, config["seed"], args)
+    space, run_dir, run_config = space_and_run(args, "verify")
+    config = resolve_config_args(args, _run_base(args, run_dir), steps="verify.qat_steps",
+                                 threads="verify.num_threads")
+    report = _verify(run_dir, space, config, run_config["seed"], args)
     _print(report, run_dir)
     return 0
 
 
-def _verify(run_dir, space, preset, seed: int, args) -> dict:
-    import torch
+def _run_base(args, run_dir):
+    """Without --preset: the run's preset, its ``preset`` section (seed, splits) as the run stored it."""
+    from dataclasses import replace
 
-    from apq.quant.config import get_quant_config
+    from apq.config import preset_config
+    from apq.export.run import run_preset
+
+    if args.preset is not None:
+        return None
+    stored = run_preset(run_dir)
+    return replace(preset_config(stored.name), preset=stored)
+
+
+def _verify(run_dir, space, config, seed: int, args) -> dict:
+    from apq.nn.runtime import pick_device
     from apq.samples.data import load_sample_data
     from apq.supernet.checkpoint import load_supernet
-    from apq.verify.config import get_verify_config
     from apq.verify.run import verify_run
 
-    vconfig = get_verify_config(preset.name)
-    if args.steps is not None:
-        vconfig = vconfig.override(qat_steps=args.steps)
-    if args.threads is not None:
-        vconfig = vconfig.override(num_threads=args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    supernet, meta = load_supernet(space, args.supernet, device)
-    data = load_sample_data(space, preset, args.data_dir)
-    return verify_run(run_dir, supernet, data, get_quant_config(preset.name), vconfig, seed, meta)
+    supernet, meta = load_supernet(space, args.supernet, pick_device())
+    data = load_sample_data(space, config.preset, args.data_dir, config.supernet)
+    return verify_run(run_dir, supernet, data, config.quant, config.verify, seed, meta)
 
 
 def _print(report: dict, run_dir) -> None:

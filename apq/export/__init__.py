@@ -1,12 +1,15 @@
 """Export of a verified search winner: a standalone PyTorch module and an ONNX QDQ graph.
 
-Stages, one small module each (read in this order):
+It starts from two formats that live below it, in :mod:`apq.quant` (``apq verify`` writes them):
 
-- :mod:`apq.export.spec`: the JSON spec of a fake-quantized static sub-net (space config, genome,
-  block ids, layer plan, input shape, normalisation) and :func:`~apq.export.spec.build_model`,
+- :mod:`apq.quant.spec`: the JSON spec of a fake-quantized static sub-net (space config, genome,
+  block ids, layer plan, input shape, normalisation) and :func:`~apq.quant.spec.build_model`,
   which rebuilds the module from it without the supernet, ready for ``load_state_dict``.
-- :mod:`apq.export.winner`: ``winner.pt``, the fine-tuned model ``apq verify`` keeps for the joint
+- :mod:`apq.quant.winner`: ``winner.pt``, the fine-tuned model ``apq verify`` keeps for the joint
   winner (state dict + spec; ``torch.load(weights_only=True)``).
+
+Then one small module per step (read in this order):
+
 - :mod:`apq.export.qparams`: per layer, the integer weights, the per-channel weight scales with
   batch norm folded in, the float bias and the activation quantizer's grid, read off the model.
 - :mod:`apq.export.onnx_graph`: the ONNX graph (QuantizeLinear/DequantizeLinear pairs) built with

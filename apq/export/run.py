@@ -27,11 +27,15 @@ import numpy as np
 from torch import nn
 
 from apq import __version__
+from apq.data.tensors import load_splits
 from apq.errors import UserError
-from apq.export.spec import NORMALIZATION_FORMULA
-from apq.export.winner import WINNER, load_winner
+from apq.export.check import accuracy, compare, torch_logits
+from apq.export.torch_module import load_torch_export, write_torch_export
 from apq.io import write_json
+from apq.nn.runtime import torch_threads
 from apq.presets import Preset
+from apq.quant.spec import NORMALIZATION_FORMULA
+from apq.quant.winner import WINNER, load_winner
 from apq.space.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -95,13 +99,10 @@ def run_preset(run_dir: Path) -> Preset:
 def test_split(space: SearchSpace, preset: Preset, data_dir, images: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """The first ``images`` (0 = all) of the official test split, normalised as the run's training
     data: float32 (N, C, H, W), int64 (N,), and the normalisation (mean/std per channel)."""
-    from apq.data.datasets import load_dataset
-    from apq.data.splits import make_splits
-
-    splits = make_splits(load_dataset(space.config.dataset, data_dir), preset.val_size, preset.seed)
+    splits = load_splits(space, preset, data_dir)
     count = len(splits.test_x) if not images else min(images, len(splits.test_x))
     norm = {"mean": splits.mean.tolist(), "std": splits.std.tolist(), "formula": NORMALIZATION_FORMULA,
-            "dataset": space.config.dataset, "val_size": preset.val_size, "split_seed": preset.seed}
+            "dataset": space.config.dataset, "val_size": len(splits.val_idx), "split_seed": preset.seed}
     return splits.test_x[:count], splits.test_y[:count], norm
 
 
@@ -135,9 +136,6 @@ def staged_folder(final: Path):
 
 def check_torch_reload(folder: Path, model: nn.Module, x: np.ndarray) -> dict:
     """Reload model.pt/model.json as a user would and compare logits on ``x`` with ``model``."""
-    from apq.export.check import torch_logits
-    from apq.export.torch_module import load_torch_export
-
     reloaded = load_torch_export(folder)
     a, b = torch_logits(model, x, len(x)), torch_logits(reloaded, x, len(x))
     result = {"images": len(x), "identical": bool(np.array_equal(a, b)), "max_abs_diff": float(np.abs(a - b).max())}
@@ -149,9 +147,8 @@ def check_torch_reload(folder: Path, model: nn.Module, x: np.ndarray) -> dict:
 def export_onnx(folder: Path, model: nn.Module, spec: dict, x: np.ndarray, y: np.ndarray,
                 options: ExportOptions) -> dict:
     """Write model.onnx (checked by onnx.checker) and compare it with ``model`` on (x, y)."""
-    import onnx
+    import onnx  # optional (the "export" extra), as is apq.export.onnx_graph that needs it
 
-    from apq.export.check import compare
     from apq.export.onnx_graph import OPSET, subnet_graph
 
     graph = subnet_graph(model, spec)
@@ -167,10 +164,6 @@ def export_onnx(folder: Path, model: nn.Module, spec: dict, x: np.ndarray, y: np
 def export_run(run_dir: Path, space: SearchSpace, out_dir: Path | None = None, options: ExportOptions = ExportOptions(),
                data_dir=None) -> tuple[Path, dict]:
     """Export the verified joint winner of ``run_dir``; returns (export folder, export.json)."""
-    from apq.export.check import accuracy, torch_logits
-    from apq.export.torch_module import write_torch_export
-    from apq.search.run import torch_threads
-
     started = time.perf_counter()
     model, payload, verify = verified_winner(run_dir)
     if payload["spec"]["space"] != space.name:

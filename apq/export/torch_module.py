@@ -1,7 +1,7 @@
 """The PyTorch half of an export: ``model.pt`` (a plain state dict) and ``model.json`` (its spec).
 
 ``model.pt`` holds only tensors, so ``torch.load(path, weights_only=True)`` reads it; the module
-it belongs to is rebuilt from ``model.json`` by :func:`apq.export.spec.build_model` (no supernet,
+it belongs to is rebuilt from ``model.json`` by :func:`apq.quant.spec.build_model` (no supernet,
 no pickled classes). :func:`load_torch_export` does both::
 
     model = load_torch_export("results/fmnist/fpga/latest/export")   # eval mode, CPU
@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from apq.export.spec import build_model
-from apq.export.winner import cpu_state_dict
+from apq.quant.spec import build_model
+from apq.quant.winner import cpu_state_dict
 from apq.io import atomic_path, write_json
 
 STATE = "model.pt"

@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from apq.errors import UserError
-from apq.hardware.layers import ConvLayers
+from apq.space.layers import ConvLayers
 
 _KEY = re.compile(r"^\((\d+), ?(\d+), ?(\d+), ?(\d+), ?(\d+), ?(\d+), ?(\d+)\)-W(\d+)A(\d+)$")
 FIXED_KEYS = ("head", "tail")

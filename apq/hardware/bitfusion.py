@@ -48,9 +48,9 @@ entries (median abs error 0 %); energy median abs error ~4-5 %. Held out (fitted
 only, scored on W4A4): latency Spearman 1.000 / median 0 %, energy 0.998 / 5.5 %.
 
 Calibration: the constants marked "calibrated" were fitted with
-``PYTHONPATH=. python -m apq.hardware.calibration ../shared/reference/bitfusion_apq_calibration.json``
-(function :func:`apq.hardware.calibration.refit`) on APQ's BitFusion table entries for W8A8 and
-W4A4; they are hard-coded here, never fitted at import time.
+``PYTHONPATH=. python -m apq.hardware.calibration`` (function
+:func:`apq.hardware.calibration.refit`) on APQ's BitFusion table entries for W8A8 and W4A4
+(``apq/hardware/reference/``); they are hard-coded here, never fitted at import time.
 """
 from __future__ import annotations
 
@@ -59,8 +59,9 @@ import itertools
 import numpy as np
 
 from apq.errors import UserError
-from apq.hardware.layers import ConvLayers
-from apq.hardware.target import ForbiddenChoice, HardwareTarget, register_target
+from apq.hardware.target import HardwareTarget, register_target
+from apq.space.genome import ForbiddenChoice
+from apq.space.layers import ConvLayers
 
 # ---------------------------------------------------------------------------------------------
 # Architecture ([BF] methodology: evaluated accelerator configuration; [BF-sim] bf_e_conf.ini).
@@ -80,7 +81,7 @@ DRAM_PJ_PER_BIT = 15.0  # [BF-sim] energy model default: DRAM access 15 pJ per b
 
 # ---------------------------------------------------------------------------------------------
 # Calibrated on APQ's BitFusion table (W8A8 + W4A4, 1410 entries); reproduce with
-#   PYTHONPATH=. .venv/bin/python -m apq.hardware.calibration ../shared/reference/bitfusion_apq_calibration.json
+#   PYTHONPATH=. .venv/bin/python -m apq.hardware.calibration
 DW_LANES = 8  # calibrated on APQ W8A8/W4A4 table: depthwise channels per group at 8 bits.
 CORE_PJ_PER_CYCLE = 1036.41  # calibrated on APQ W8A8/W4A4 table: array dynamic energy per compute cycle.
 BUF_READ_PJ_PER_BIT = 0.032163  # calibrated on APQ W8A8/W4A4 table: weight/input buffer read energy per bit.

@@ -3,10 +3,11 @@
 ``refit(table)`` reproduces the constants hard-coded in :mod:`apq.hardware.bitfusion`;
 ``fit_report(target, table)`` measures how well a target reproduces a table. Run
 
-    PYTHONPATH=. .venv/bin/python -m apq.hardware.calibration ../shared/reference/bitfusion_apq_calibration.json
+    PYTHONPATH=. .venv/bin/python -m apq.hardware.calibration [TABLE]
 
-to print both (the refitted constants, the in-sample report of the hard-coded model, and the
-held-out W8A8 -> W4A4 report).
+(default TABLE: :data:`APQ_BITFUSION_TABLE`, APQ's own W8A8 and W4A4 entries) to print both: the
+refitted constants, the in-sample report of the hard-coded model, and the held-out W8A8 -> W4A4
+report.
 """
 from __future__ import annotations
 
@@ -19,8 +20,12 @@ import numpy as np
 from apq.errors import UserError
 from apq.hardware import bitfusion as bf
 from apq.hardware.apq_format import table_to_layers
-from apq.hardware.layers import ConvLayers
 from apq.hardware.target import HardwareTarget
+from apq.space.layers import ConvLayers
+
+#: APQ's BitFusion table entries (W8A8 and W4A4), shipped with the package; source and licence
+#: in the README beside it.
+APQ_BITFUSION_TABLE = Path(__file__).resolve().parent / "reference" / "bitfusion_apq_calibration.json"
 
 #: Depthwise lane counts tried by :func:`refit` (channels per depthwise group at 8 bits).
 DW_LANE_CANDIDATES = (1, 2, 4, 8, 16, 32)
@@ -169,8 +174,7 @@ def fit_report(target: HardwareTarget, table: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else str(Path(__file__).resolve().parents[2].parent / "shared"
-                                     / "reference" / "bitfusion_apq_calibration.json")
+    path = argv[0] if argv else APQ_BITFUSION_TABLE
     table = load_reference(path)
     print(json.dumps({"refit": refit(table),
                       "report": fit_report(bf.BitFusionTarget(), table)}, indent=1))

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from apq.errors import UserError
-from apq.hardware.layers import ConvLayers
 from apq.hardware.target import HardwareTarget
+from apq.space.genome import Rules
+from apq.space.layers import ConvLayers
 from apq.space.space import SearchSpace
 
 METRICS = ("latency_ms", "energy_mj", "bitops")
@@ -83,8 +84,6 @@ class CostTable:
 
     def _check_complete(self) -> None:
         """Refuse a table with missing or invalid entries the space's valid genomes can reach."""
-        from apq.space.genome import Rules
-
         rules = Rules(self.space, self.target.forbidden)
         bad_pw = ~np.isfinite(self.pointwise[..., 0]) | (self.pointwise[..., 0] < 0)
         bad_dw = ~np.isfinite(self.depthwise[..., 0]) | (self.depthwise[..., 0] < 0)

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from apq.hardware.layers import ConvLayers
 from apq.hardware.target import HardwareTarget, register_target
 from apq.io import project_root, write_json
+from apq.space.layers import ConvLayers
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def _shape_key(cin, cout, size, kernel, stride, groups) -> str:
 def time_conv(cin: int, cout: int, size: int, kernel: int, stride: int, groups: int,
               repeats: int, warmup: int = 2) -> float:
     """Median wall time in ms of one fp32 conv forward at batch 1 on the CPU."""
-    import torch
+    import torch  # only when measuring: every other target, and so create_target, stays torch-free
 
     conv = torch.nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False).eval()
     x = torch.randn(1, cin, size, size)
@@ -52,7 +53,7 @@ class CpuTarget(HardwareTarget):
     has_energy = False
 
     def __init__(self, repeats: int = 7, cache_path=None):
-        import torch
+        import torch  # see time_conv
 
         self.repeats = repeats
         self.threads = torch.get_num_threads()
@@ -84,8 +85,6 @@ class CpuTarget(HardwareTarget):
         return latency, np.full(len(keys), math.nan)
 
     def _measure(self, keys: list[str]) -> None:
-        from tqdm import tqdm
-
         log.info("timing %d conv shapes on this CPU (cached in %s)", len(keys), self.cache_path)
         for key in tqdm(keys, desc="cpu latency", unit="shape", disable=None):
             self._cache[key] = time_conv(*(int(v) for v in key.split(",")), repeats=self.repeats)

@@ -35,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from apq.errors import UserError
-from apq.hardware.layers import ConvLayers
 from apq.hardware.target import HardwareTarget, register_target
+from apq.space.layers import ConvLayers
 
 # --- Overlay configuration -------------------------------------------------------------------
 FREQ_HZ = 200e6  # [BISMO] evaluation / HAQ setup: the PYNQ-Z1 instance runs at 200 MHz.

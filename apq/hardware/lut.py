@@ -14,9 +14,10 @@ import numpy as np
 
 from apq.errors import UserError
 from apq.hardware import apq_format
-from apq.hardware.layers import ConvLayers
-from apq.hardware.target import ForbiddenChoice, HardwareTarget
+from apq.hardware.target import HardwareTarget
 from apq.io import write_json
+from apq.space.genome import ForbiddenChoice
+from apq.space.layers import ConvLayers
 
 FORMAT = "apq-engine-lut"
 SHAPE_COLUMNS = ("cin", "cout", "in_size", "kernel", "stride", "groups", "w_bits", "a_bits")

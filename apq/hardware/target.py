@@ -2,27 +2,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+
 import numpy as np
 
 from apq.errors import UserError
-from apq.hardware.layers import ConvLayers
-
-
-@dataclass(frozen=True)
-class ForbiddenChoice:
-    """A per-block combination a target cannot run, e.g. 7x7 depthwise at 4-bit activations.
-
-    ``gene_a``/``gene_b`` name per-block genes (``kernel``, ``mid``, ``pw_w``, ``pw_a``,
-    ``dw_w``, ``dw_a``); ``value_a``/``value_b`` are the *values* (kernel size, bit width),
-    not choice indices. A block holding both values at once is invalid.
-    """
-
-    gene_a: str
-    value_a: int
-    gene_b: str
-    value_b: int
-    reason: str
+from apq.space.genome import ForbiddenChoice
+from apq.space.layers import ConvLayers
 
 
 class HardwareTarget(ABC):

@@ -6,7 +6,7 @@ the transfer-vs-scratch budget curve and the scikit-learn baselines, then writes
 ``predictors/<space>/fp32.pt``, ``quant.pt`` and ``metrics.json`` (last, so a complete
 metrics.json means a complete run). Same sample files and settings as the last run: nothing to do.
 
-``metrics.json`` (metrics as in DESIGN section 5, on test rows never used to fit or early-stop)::
+``metrics.json`` (metrics as in docs/architecture.md, Measures, on test rows never used to fit or early-stop)::
 
     fp32, quant.transfer, quant.scratch   rmse (points), kendall_tau (tau-b), pairwise_acc, n_test,
                                           n_train (pool rows used, early-stopping share included),
@@ -34,13 +34,13 @@ from tqdm import tqdm
 
 from apq import __version__
 from apq.io import write_json
+from apq.nn.runtime import pick_device, torch_threads
 from apq.predictor.baselines import fit_baselines
 from apq.predictor.config import PredictorConfig
 from apq.predictor.data import Dataset, budget_rows, load_dataset, split
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor, validation_split
 from apq.predictor.load import FORMAT, predictor_dir, predictor_path, save_predictor
 from apq.predictor.metrics import evaluate, label_reliability, mean_metrics
-from apq.predictor.train import pick_device
 from apq.presets import Preset
 from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
@@ -120,12 +120,8 @@ def up_to_date(space: SearchSpace, inputs: dict) -> bool:
 
 def build_predictors(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool = False) -> dict | None:
     """Run the stage; returns the metrics written, or None when the artifacts were up to date."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
+    with torch_threads(config.num_threads):
         return _build(space, preset, config, force)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool) -> dict | None:

@@ -1,13 +1,11 @@
 """Predictor-stage settings: a typed, validated dataclass and one named instance per preset.
 
-Why these defaults:
+Why these defaults, in one line each (the measurements: docs/decisions.md "Predictor"):
 
 - MLP shape (3 hidden layers of 400, ReLU, output bias = mean training accuracy): APQ's and
   once-for-all's accuracy predictors.
-- Adam at 1e-3 in mini-batches of 128, L2 penalty 1e-3, early stopping after ``patience``
-  epochs without a better validation RMSE, keeping the best epoch: a few seconds per fit on
-  1000 samples on one core. Without the L2 penalty the MLP overfits within ~10 epochs on 750
-  samples and ranks worse than ridge regression (measured on synthetic files, README).
+- Adam at 1e-3 in mini-batches of 128, early stopping on validation RMSE keeping the best
+  epoch: a few seconds per fit; the L2 penalty 1e-3 keeps the MLP from overfitting small pools.
 - Transfer fine-tunes the shared weights at a tenth of that rate (they start from a good fp32
   solution) and the new bit branch, which starts at zero, at the full rate.
 - Splits: ``val_fraction`` of each training pool for early stopping; the test split is a fixed
@@ -58,8 +56,8 @@ class PredictorConfig(Settings):
     baselines: tuple[str, ...] = BASELINES
     #: Trees of the random-forest and gradient-boosting baselines.
     n_trees: int = 300
-    #: Torch threads while fitting. One: these small matrix products gain little from a second
-    #: thread, and on a loaded 2-core host two threads ran an epoch 30x slower (measured).
+    #: Torch threads while fitting. One: these small matrix products gain nothing from more, and
+    #: threads spin-waiting on a loaded host cost far more.
     num_threads: int = 1
 
     def __post_init__(self) -> None:

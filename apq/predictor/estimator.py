@@ -21,8 +21,9 @@ import inspect
 import numpy as np
 import torch
 
+from apq.nn.runtime import pick_device
 from apq.predictor.network import AccuracyMLP
-from apq.predictor.train import pick_device, predict_array, predict_hot_array, train_network
+from apq.predictor.train import predict_array, predict_hot_array, train_network
 from apq.space.encoding import HotIndices
 
 

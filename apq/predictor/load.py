@@ -26,6 +26,7 @@ from apq.io import atomic_path, load_weights_only, project_root
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.network import AccuracyMLP
 from apq.space.encoding import Encoder
+from apq.space.registry import create_space
 from apq.space.space import SearchSpace
 
 FORMAT = "apq-predictor"
@@ -43,8 +44,6 @@ def predictor_path(space_name: str, kind: str) -> Path:
 
 
 def _space(space: SearchSpace | str) -> SearchSpace:
-    from apq.space.registry import create_space
-
     return create_space(space) if isinstance(space, str) else space
 
 

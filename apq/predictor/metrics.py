@@ -1,4 +1,4 @@
-"""Held-out quality of an accuracy predictor (DESIGN section 5); pure numpy.
+"""Held-out quality of an accuracy predictor (docs/architecture.md, Measures); pure numpy.
 
 All functions take ``y_true`` and ``y_pred`` of shape (N,) in accuracy points (percent).
 Kendall tau-b and pairwise accuracy compare every pair, O(N^2) memory in blocks of rows, which

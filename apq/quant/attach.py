@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from apq.quant.fake_quant import ActFakeQuant, WeightFakeQuant
-from apq.quant.policy import HookedLinear, LayerQuant
+from apq.nn.layers import HookedLinear
+from apq.quant.policy import LayerQuant
 
 
 def attach_quantizers(model: nn.Module, plan: list[LayerQuant], per_channel: bool = True) -> nn.Module:

@@ -1,29 +1,14 @@
 """Settings of one quantized evaluation: calibration, quantization-aware fine-tune, evaluation.
 
 A typed, validated dataclass and one named instance per preset (``smoke``, ``default``,
-``full``). Why the defaults (measured on the 2-core host with the default supernet, sub-nets
-of random genomes, 2000 validation images; README "Samples" has the tables):
+``full``). Why the defaults, in one line each (the measurements: docs/decisions.md "Quantization"):
 
-- Weights per output channel (``bench/quant.py``, 8 random sub-nets at W4A4 in every searchable
-  block, paired, supernet of 2026-12-02): per-tensor weights lost 2.25 +- 2.16 points before any
-  fine-tune (per-channel won 7/8) and 0.19 +- 0.68 after the 20-step fine-tune (5/8).
-- Activation steps learned (LSQ) during the fine-tune, initialised by MSE-optimal calibration,
-  each at its own Adam rate ``range_lr`` x its calibrated size. Against keeping the calibrated
-  steps fixed: even after 20 steps (fixed minus learned +0.04 +- 0.47) and ahead in 6 of 8 after
-  120 (learned minus fixed +0.04 +- 0.35), so kept for the longer fine-tune of ``apq verify``. Relative rates of
-  0.01 and 0.1 were 0.19 and 0.09 points below 0.03. One shared absolute rate (``qat_lr`` for the
-  steps too, the earlier design) lost 0.61 +- 0.33 points to fixed steps (7 of 8): Adam moves every
-  parameter by about its rate, and the calibrated steps span orders of magnitude.
-- ``qat_steps=20`` of batch 64, Adam lr 3e-4 (best of 1e-4..3e-3 after 30 steps on W4A4 sub-nets).
-  Ranking of 20 random sub-nets with their sampled bit policies against a 120-step fine-tune
-  (``bench/quant.py --subnets 0 --ranked 20``): Kendall tau 0.46 / 0.50 / 0.66 / 0.54 after
-  0 / 10 / 20 / 40 steps, at 3.3 / 7.6 / 11.8 / 19.9 CPU s per sample. 20 steps ranks best; two
-  earlier runs over 10 sub-nets each moved by ~0.2 in tau, so 40 is not reliably worse, only
-  1.7x dearer.
-- BN statistics frozen during the fine-tune (taken from the re-calibration): a few dozen
-  batches of 64 give noisy batch statistics, and the frozen ones are those of the sub-net.
-- Batches of 100 for BN calibration and of 64 for evaluation: on this CPU smaller batches keep
-  activations in cache (0.69 vs 1.10 ms per image at 250, 0.65 vs 0.83 ms for evaluation).
+- Weights per output channel: per-tensor weights lost accuracy at W4A4 before and after the fine-tune.
+- Activation steps learned (LSQ) from MSE-optimal calibration, each at a rate relative to its
+  size: even with fixed steps after a short fine-tune, ahead after a long one; one absolute rate lost.
+- ``qat_steps=20`` of batch 64 at Adam lr 3e-4: ranked sub-nets best per CPU second.
+- BN statistics frozen during the fine-tune: a few dozen small batches give noisy statistics.
+- Batches of 100 for BN calibration and 64 for evaluation: fastest per image on CPU (cache).
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import copy
 import torch
 from torch import nn
 
-from apq.supernet.layers import HookedConv2d
+from apq.nn.layers import HookedConv2d
 
 
 def _folded_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> HookedConv2d:

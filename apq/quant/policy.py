@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
 
 from apq.space.space import BIT_GENES, SearchSpace
 
@@ -59,26 +58,3 @@ def layer_plan(block_ids: list[int], policy: dict) -> list[LayerQuant]:
                  LayerQuant(f"blocks.{j}.project.0", bits["pw_w"], bits["pw_a"], signed=False)]
     return plan + [LayerQuant("tail.final.0", fixed, fixed, signed=True),  # last block output
                    LayerQuant("tail.classifier", fixed, fixed, signed=False)]  # pooled ReLU6 output
-
-
-class HookedLinear(nn.Linear):
-    """``nn.Linear`` (same state dict) with the ``weight_quant`` / ``input_quant`` hooks of
-    :class:`apq.supernet.layers.HookedConv2d`, so the classifier can be quantized too."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.weight_quant: nn.Module | None = None
-        self.input_quant: nn.Module | None = None
-
-    @classmethod
-    def from_linear(cls, linear: nn.Linear) -> "HookedLinear":
-        """A hooked copy of ``linear`` (same weights, device and dtype)."""
-        out = cls(linear.in_features, linear.out_features, linear.bias is not None,
-                  device=linear.weight.device, dtype=linear.weight.dtype)
-        out.load_state_dict(linear.state_dict())
-        return out
-
-    def forward(self, x):
-        x = x if self.input_quant is None else self.input_quant(x)
-        weight = self.weight if self.weight_quant is None else self.weight_quant(self.weight)
-        return nn.functional.linear(x, weight, self.bias)

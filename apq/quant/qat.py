@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apq.quant.config import QuantConfig
+from apq.nn.training import cosine_lr, kd_loss
 from apq.quant.attach import act_quantizers
+from apq.quant.config import QuantConfig
 from apq.quant.fold import fold_batch_norms
 from apq.supernet.bn_calibration import batch_norms
 from apq.supernet.evaluate import prepare
-from apq.supernet.train import cosine_lr, kd_loss
 
 
 def parameter_groups(model: nn.Module, config: QuantConfig) -> list[dict]:

@@ -3,22 +3,11 @@
 A quantized sample is evaluated with the preset's :class:`apq.quant.config.QuantConfig`
 (calibration, fine-tune length); an fp32 sample with the fields here.
 
-Why every default sample is measured on the whole validation split (5000 images), measured on
-the 2-core host on the default supernet of 2026-12-02 (30 random sub-nets, each evaluated on all
-5000 validation images with two BN-calibration sets; accuracy points):
-
-- spread of fp32 accuracy across random sub-nets: 0.68;
-- noise from the BN re-calibration images (500 vs another 500, or vs 2000): 0.14 to 0.15;
-- noise from the finite evaluation split, from the disagreement of the even and odd halves of the
-  split (2500 images each): 0.45 per half, so about 0.5 on a 2000-image subset and 0.32 on all
-  5000. This is the dominant term: Kendall tau between the accuracies of the same 30 sub-nets on
-  the two halves was only 0.50-0.58.
-
-So the size of the evaluation split, not the BN set, limits how well any predictor can rank
-sub-nets, and the default takes all of it (the cost: about 2x the fp32 evaluation time). Each
-sample also stores its accuracy on the two halves (``accuracy_halves``), from which
-``apq predictor`` reports the split-half reliability and the Kendall tau a perfect predictor
-would reach against these labels (:func:`apq.predictor.metrics.label_reliability`).
+Every default sample is measured on the whole validation split: the noise of a finite
+evaluation split dominates a sample's label noise, far above that of the BN re-calibration set
+(docs/decisions.md "Samples"). Each sample also stores its accuracy on the two halves of the
+split (``accuracy_halves``), from which ``apq predictor`` reports the split-half reliability of
+the labels (:func:`apq.predictor.metrics.label_reliability`).
 """
 from __future__ import annotations
 

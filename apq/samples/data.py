@@ -1,9 +1,9 @@
 """The tensors sample evaluation needs: training images (BN/range calibration, fine-tunes),
 the held-out validation split (sample accuracies) and the test split (verification).
 
-Splits are exactly the supernet's (:func:`apq.supernet.build.load_training_data` and
-:func:`apq.data.splits.make_splits` with the preset's ``val_size`` and ``seed``): the validation
-images never trained the supernet, and the test split is only touched by ``apq verify``.
+Splits are exactly the supernet's (:func:`apq.data.tensors.load_splits` and
+:func:`~apq.data.tensors.training_tensors`, with the preset's ``val_size`` and ``seed``): the
+validation images never trained the supernet, and the test split is only touched by ``apq verify``.
 """
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from apq.data.tensors import load_splits, training_tensors
 from apq.errors import UserError
 from apq.presets import Preset
 from apq.space.space import SearchSpace
+from apq.supernet.config import get_supernet_config
 
 #: Size of the fixed calibration pool drawn from the training split (configs use a prefix of it).
 CALIB_POOL = 2000
@@ -66,9 +68,6 @@ def load_sample_data(space: SearchSpace, preset: Preset, data_dir=None, supernet
     ``supernet_config`` (default: the preset's) fixes the training subset (all of it except in
     the smoke preset) and the test subset. Missing or mismatched datasets are a :class:`UserError`.
     """
-    from apq.supernet.build import load_splits, training_tensors
-    from apq.supernet.config import get_supernet_config
-
     config = supernet_config or get_supernet_config(preset.name)
     splits = load_splits(space, preset, data_dir)
     train, (test_x, test_y), _ = training_tensors(splits, preset, config)

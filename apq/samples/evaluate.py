@@ -16,11 +16,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from apq.nn.runtime import pick_device, torch_threads
 from apq.presets import Preset
 from apq.quant.config import QuantConfig
+from apq.quant.fold import fold_batch_norms
+from apq.quant.pipeline import evaluate_quantized, recalibrated_subnet
 from apq.samples.config import KINDS, SampleConfig
+from apq.samples.data import load_sample_data
 from apq.space.encoding import Encoder
 from apq.space.genome import sample
+from apq.space.registry import create_space
+from apq.supernet.checkpoint import load_supernet
+from apq.supernet.evaluate import evaluate
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,6 @@ def draw_genome(space, seed: int) -> np.ndarray:
 
 def load_context(job: SampleJob) -> Context:
     """Load space, supernet and data for ``job`` (UserError if any is missing or mismatched)."""
-    from apq.space.registry import create_space
-    from apq.supernet.checkpoint import load_supernet
-    from apq.supernet.train import pick_device
-
     space = create_space(job.space)
     supernet, _ = load_supernet(space, job.supernet_path, pick_device())
     if job.samples.channels_last:
@@ -84,8 +87,6 @@ def load_context(job: SampleJob) -> Context:
 
 def _data(job: SampleJob, space):
     """The job's data; kept across jobs that share space, preset, dataset folder and subset size."""
-    from apq.samples.data import load_sample_data
-
     key = (job.space, job.preset, job.data_dir, job.samples.val_images(job.kind))
     if key not in _DATA:
         _DATA.clear()
@@ -115,10 +116,6 @@ def evaluate_fp32(ctx: Context, genome: np.ndarray, config: SampleConfig):
     The sub-net is extracted and its batch norms folded after re-calibration: the same function
     as the supernet with ``set_active(genome)``, ~1.4x faster to evaluate.
     """
-    from apq.quant.fold import fold_batch_norms
-    from apq.quant.pipeline import recalibrated_subnet
-    from apq.supernet.evaluate import evaluate
-
     data = ctx.data
     net = recalibrated_subnet(ctx.supernet, genome, data.calib[:config.fp32_bn_calib_images], config.bn_calib_batch,
                               config.channels_last)
@@ -127,9 +124,11 @@ def evaluate_fp32(ctx: Context, genome: np.ndarray, config: SampleConfig):
 
 def run_sample(job: SampleJob, index: int) -> dict:
     """Evaluate sample ``index``; returns one row for :class:`apq.samples.store.SampleWriter`."""
-    from apq.quant.pipeline import evaluate_quantized
+    with torch_threads(job.threads):
+        return _run_sample(job, index)
 
-    torch.set_num_threads(job.threads)
+
+def _run_sample(job: SampleJob, index: int) -> dict:
     ctx = context(job)
     seed = sample_seed(job.preset.seed, job.kind, index)
     genome = draw_genome(ctx.space, seed)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from apq.presets import Preset
@@ -21,7 +22,10 @@ from apq.samples import evaluate as worker
 from apq.samples.config import SampleConfig
 from apq.samples.parallel import backend_context
 from apq.samples.store import IDENTITY, SampleHeader, SampleWriter, config_text, read_samples, sample_path
+from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
+from apq.supernet import checkpoint as ckpt
+from apq.supernet.checkpoint import supernet_path as default_supernet
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +51,6 @@ def file_digest(path: Path) -> str:
 
 def make_header(space: SearchSpace, job: worker.SampleJob) -> SampleHeader:
     """File identity: what the samples depend on (not their count, nor how they were computed)."""
-    from apq.space.encoding import Encoder
-
-    from apq.supernet import checkpoint as ckpt
-
     supernet = Path(job.supernet_path)
     meta = ckpt.read(supernet, ckpt.FORMAT)["meta"]
     ckpt.check_space(meta, space, supernet)
@@ -76,8 +76,6 @@ def generate_samples(space: SearchSpace, space_arg: str, kind: str, n: int, pres
 
     ``space_arg`` is how workers re-create the space (a registered name or a .json path).
     """
-    from apq.supernet.checkpoint import supernet_path as default_supernet
-
     path = sample_path(space.name, kind)
     job = worker.SampleJob(space_arg, kind, preset, samples, quant, str(supernet_path or default_supernet(space.name)),
                            options.data_dir)
@@ -110,8 +108,6 @@ def _executor(options: RunOptions):
     if options.jobs == 1 and options.backend == "loky" and not options.address:
         yield lambda job, indices: (worker.run_sample(job, i) for i in indices)
         return
-    from joblib import Parallel, delayed
-
     with backend_context(options.backend, options.jobs, options.address):
         parallel = Parallel(n_jobs=options.jobs, return_as="generator_unordered", batch_size=1)
         yield lambda job, indices: parallel(delayed(worker.run_sample)(job, i) for i in indices)

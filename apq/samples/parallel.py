@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+from joblib import parallel_config
+
 from apq.errors import UserError
 from apq.extras import require_extra
 
@@ -46,8 +48,6 @@ def backend_context(backend: str, jobs: int, address: str | None = None):
 
 @contextmanager
 def _loky(jobs: int, address):
-    from joblib import parallel_config
-
     with parallel_config(backend="loky", n_jobs=jobs):
         yield
 
@@ -56,7 +56,6 @@ def _loky(jobs: int, address):
 def _dask(jobs: int, address: str | None):
     require_backend("dask")
     from dask.distributed import Client, LocalCluster
-    from joblib import parallel_config
 
     cluster = None if address else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                                 dashboard_address=None, host="127.0.0.1")
@@ -81,7 +80,6 @@ def _ray(jobs: int, address: str | None):
     require_backend("ray")
     import ray
     from ray.util.joblib import register_ray
-    from joblib import parallel_config
 
     started_here = not ray.is_initialized()
     if started_here:

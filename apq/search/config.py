@@ -41,9 +41,8 @@ class SearchConfig(Settings):
     child_pool: int = 2
     #: Random valid genomes whose median cost is the default budget of an unconstrained run.
     default_budget_samples: int = 1000
-    #: torch intra-op threads while searching (0: leave torch's setting). The predictor sees
-    #: batches of ~100 rows, where threads cost more in synchronisation than they save; on this
-    #: shared 2-core host 2 threads ran the APQ-shaped predictor ~50x slower than 1 under load.
+    #: torch intra-op threads while searching (0: leave torch's setting). One: on the predictor's
+    #: batches of ~100 rows threads cost more in synchronisation than they save.
     torch_threads: int = 1
 
     def __post_init__(self) -> None:

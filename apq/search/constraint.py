@@ -39,6 +39,11 @@ class Constraint:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def front_costs(self) -> tuple[str, ...]:
+        """Cost objectives of a front under this constraint: latency, and energy when it limits energy."""
+        return ("latency_ms", "energy_mj") if self.metric == "energy_mj" else ("latency_ms",)
+
 
 def block_option_costs(table: CostTable, rules: Rules, metric: int) -> np.ndarray:
     """Cost of every option of every block, (B, K, M, nb, nb, nb, nb) over :data:`OPTION_AXES`.

@@ -1,94 +1,99 @@
-"""Search methods with one result type: the joint GA, NSGA-II, and the baselines.
+"""The five search methods, one signature: ``method(problem, config, seed, budget=None) -> MethodResult``.
 
-Every baseline spends (at most) as many predictor queries as the joint search (GA + NSGA-II)
-under the same constraint, and every method reports its best *feasible* candidate
-(or none), the feasible Pareto front of everything it evaluated, and a logbook.
+``budget`` caps the predictor queries (default: the config's, a seed population plus
+``generations`` generations of children); ``seed`` seeds numpy. Every method runs the one loop of
+:mod:`apq.search.evolution` with its own selection and genes, and reports its best *feasible*
+candidate (or none), the feasible Pareto front of everything it evaluated, a logbook and every
+candidate it evaluated. Each method's front objectives are the problem constraint's
+(:attr:`apq.search.constraint.Constraint.front_costs`).
+
+- ``ga``: APQ's evolution finder (:data:`apq.search.selection.GA`) over all genes, whole
+  generations within the budget.
+- ``nsga2``: the Pareto front over accuracy and costs (:class:`apq.search.selection.Nsga2`).
 
 Baselines (APQ's comparisons, section 4 of the paper):
 
-- ``random``: uniform random valid genomes, drawn in pools and costed first like the GA's seed
-  population (feasible ones preferred), until the query budget is spent.
+- ``random``: uniform random valid genomes, drawn in pools and costed first like the seed
+  population (feasible ones preferred), until exactly the budget is spent.
 - ``uniform_w8a8`` / ``uniform_w4a4``: every pointwise and depthwise weight and activation at 8
   (resp. 4) bits, the GA searching architecture and channels only. Where a target forbids a
   combination with the fixed bits (BitFusion: 7x7 depthwise at 4-bit activations) the free
-  gene (the kernel) is re-drawn. Skipped when the space offers no such bit width.
+  gene (the kernel) is re-drawn. None when the space offers no such bit width.
 - ``sequential``: architecture, then pruning, then quantization, each a GA with a third of the
   budget. (1) Kernels and depths with every block at its widest channel count, scored by the
   fp32 predictor (APQ's fp32 architecture search) and costed at 8-bit weights/activations;
   (2) channel counts with that architecture fixed, still fp32-scored and costed at 8 bits;
   (3) the bit policy with architecture and channels fixed, scored by the quantization-aware
   predictor. Without an fp32 predictor (e.g. an imported APQ checkpoint only), stages 1 and 2
-  score with the quantization-aware predictor at W8A8 instead (``notes["architecture_scored_by"]``). Stages 1 and 2 keep their best candidate feasibility first, so if the widest
-  channels cannot meet the limit stage 1 returns the cheapest architecture it found and the
-  pruning stage has to close the gap; only a feasible stage-3 result is reported.
+  score with the quantization-aware predictor at W8A8 instead (``notes["architecture_scored_by"]``).
+  Stages 1 and 2 keep their best candidate feasibility first, so if the widest channels cannot
+  meet the limit stage 1 returns the cheapest architecture it found and the pruning stage has to
+  close the gap; only a feasible stage-3 result is reported.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from deap import tools
 
-from apq.search import ga, nsga2
+from apq.search.candidates import CandidateLog
 from apq.search.config import SearchConfig
-from apq.search.pareto import ParetoArchive
+from apq.search.evolution import Evolution, evolve, new_logbook
 from apq.search.problem import Batch, Problem
-from apq.search.toolbox import build_toolbox, new_logbook, record, seed_population
+from apq.search.selection import GA, RANDOM, Nsga2, Selection
 from apq.search.variation import Variation
-from apq.space.genome import Rules
 from apq.space.space import BIT_GENES, SearchSpace
 
 
 @dataclass
 class MethodResult:
-    """Outcome of one method: ``best`` (one feasible row, or None), ``front``, ``logbook``, ``queries``."""
+    """Outcome of one method: ``best`` (one feasible row, or None), ``front``, ``logbook``,
+    ``queries``, every evaluated candidate (``candidates``), and method-specific ``notes``."""
 
     name: str
     best: Batch | None
     front: Batch
     logbook: tools.Logbook
     queries: int
+    candidates: CandidateLog
     notes: dict = field(default_factory=dict)
 
 
-def run_ga(name: str, problem: Problem, variation: Variation, config: SearchConfig, seed,
-           costs: tuple[str, ...] = ("latency_ms",), generations: int | None = None) -> tuple[MethodResult, Batch]:
-    """The APQ-style GA as a method; also returns its final population (best first)."""
-    archive, start = ParetoArchive(costs), problem.queries
-    population, logbook = ga.evolve(build_toolbox(problem, variation, config), seed, archive, generations)
-    best = population.take([0]) if population.feasible[0] else None
-    return MethodResult(name, best, _front(archive, problem), logbook, problem.queries - start), population
+def whole_generations(config: SearchConfig, budget: int | None) -> int:
+    """The queries of a seed population plus as many whole generations as fit in ``budget``."""
+    if budget is None:
+        return config.queries
+    return config.population + max((budget - config.population) // config.children, 0) * config.children
 
 
-def run_nsga2(problem: Problem, variation: Variation, config: SearchConfig, seed,
-              costs: tuple[str, ...]) -> MethodResult:
-    """NSGA-II over (accuracy, ``costs``); ``best`` is its most accurate feasible front member."""
-    archive, start = ParetoArchive(costs), problem.queries
-    _, logbook = nsga2.evolve(build_toolbox(problem, variation, config), seed, costs, archive)
-    front = _front(archive, problem)
-    return MethodResult("nsga2", front.best_feasible(), front, logbook, problem.queries - start)
+def _search(name: str, problem: Problem, selection: Selection, config: SearchConfig, seed, budget: int,
+            frozen: dict[int, int] | None = None) -> tuple[MethodResult, Evolution]:
+    """Run the loop on ``problem`` with genes ``frozen`` ({column: choice index}); the result and the run."""
+    run = evolve(problem, Variation(problem.space, problem.rules, frozen), selection, config, seed, budget,
+                 problem.constraint.front_costs)
+    if selection.winner_from_front:
+        best = run.front.best_feasible()
+    else:
+        best = run.population.take([0]) if len(run.population) and run.population.feasible[0] else None
+    return MethodResult(name, best, run.front, run.logbook, run.queries, run.candidates), run
 
 
-def _front(archive: ParetoArchive, problem: Problem) -> Batch:
-    return archive.front if archive.front is not None else Batch.empty(problem.space.n_genes)
+def joint_ga(problem: Problem, config: SearchConfig, seed, budget: int | None = None) -> MethodResult:
+    """The APQ-style GA over architecture, channels and bits."""
+    return _search("ga", problem, GA, config, seed, whole_generations(config, budget))[0]
 
 
-def random_search(problem: Problem, variation: Variation, config: SearchConfig, seed, budget: int,
-                  costs: tuple[str, ...] = ("latency_ms",)) -> MethodResult:
-    """Random valid genomes (feasible preferred) until ``budget`` predictor queries are spent."""
-    rng, archive, logbook, start = np.random.default_rng(seed), ParetoArchive(costs), new_logbook(), problem.queries
-    best: Batch | None = None
-    gen = 0
-    while problem.queries - start < budget:
-        size = min(config.population if gen == 0 else config.children, budget - (problem.queries - start))
-        chunk = seed_population(problem, variation, config, rng, size)
-        archive.update(chunk)
-        pool = chunk if best is None else Batch.concat([best, chunk])
-        best = pool.take(np.lexsort((-pool.acc, pool.violation))[:1])
-        record(logbook, gen, size, problem.queries - start, pool, archive, problem.latency_ref)
-        gen += 1
-    winner = best if best is not None and best.feasible[0] else None
-    return MethodResult("random", winner, _front(archive, problem), logbook, problem.queries - start)
+def nsga2_front(problem: Problem, config: SearchConfig, seed, budget: int | None = None) -> MethodResult:
+    """NSGA-II over (accuracy, front costs); ``best`` is its most accurate feasible front member."""
+    selection = Nsga2(problem.constraint.front_costs)
+    return _search("nsga2", problem, selection, config, seed, whole_generations(config, budget))[0]
+
+
+def random_search(problem: Problem, config: SearchConfig, seed, budget: int | None = None) -> MethodResult:
+    """Random valid genomes (feasible preferred) until exactly ``budget`` predictor queries are spent."""
+    return _search("random", problem, RANDOM, config, seed, config.queries if budget is None else budget)[0]
 
 
 def bit_index(space: SearchSpace, bits: int) -> int | None:
@@ -106,16 +111,16 @@ def frozen_columns(space: SearchSpace, genes: tuple[str, ...], values: np.ndarra
     return frozen
 
 
-def uniform_precision(problem: Problem, rules: Rules, config: SearchConfig, seed, bits: int,
-                      costs: tuple[str, ...] = ("latency_ms",), generations: int | None = None) -> MethodResult | None:
+def uniform_precision(problem: Problem, config: SearchConfig, seed, budget: int | None = None, *,
+                      bits: int) -> MethodResult | None:
     """GA over architecture and channels with every searchable layer at W{bits}A{bits}; None if
-    the space has no such bit width. ``generations`` defaults to the config's."""
+    the space has no such bit width."""
     index = bit_index(problem.space, bits)
     if index is None:
         return None
-    variation = Variation(problem.space, rules, frozen_columns(problem.space, BIT_GENES, index))
-    result, _ = run_ga(f"uniform_w{bits}a{bits}", problem, variation, config, seed, costs, generations)
-    return result
+    frozen = frozen_columns(problem.space, BIT_GENES, index)
+    return _search(f"uniform_w{bits}a{bits}", problem, GA, config, seed, whole_generations(config, budget),
+                   frozen)[0]
 
 
 #: (stage, genes fixed to the previous stage's winner (stage 1: widest channels), bits fixed at 8)
@@ -123,39 +128,37 @@ SEQUENTIAL_STAGES = (("architecture", ("mid",), True), ("pruning", ("depth", "ke
                      ("quantization", ("depth", "kernel", "mid"), False))
 
 
-def sequential(problem: Problem, rules: Rules, config: SearchConfig, seed, budget: int,
-               costs: tuple[str, ...] = ("latency_ms",), fp32_problem: Problem | None = None) -> MethodResult:
+def sequential(problem: Problem, config: SearchConfig, seed, budget: int | None = None, *,
+               fp32_problem: Problem | None = None) -> MethodResult:
     """Architecture, then channels, then bits (see module docstring), a third of ``budget`` each.
 
     ``fp32_problem``: the same table and constraint scored by the fp32 predictor (``quant=False``),
     for stages 1 and 2; None: ``problem`` scores them at W8A8."""
+    budget = config.queries if budget is None else budget
     space = problem.space
     stage_problems = (fp32_problem or problem, fp32_problem or problem, problem)
-
-    def queries() -> int:
-        return sum(p.queries for p in set(stage_problems))  # fp32_problem may be problem itself
-    start = queries()
     # A stage's seed population shrinks if a third of the budget cannot pay for a whole one.
     config = config.override(population=max(min(config.population, budget // 3), 8))
     per_stage = max((budget // 3 - config.population) // config.children, 0)
     high_bits = len(space.bit_choices) - 1  # the widest bit width (8 in the built-in spaces)
     scorer = "fp32 predictor" if fp32_problem is not None else "quantization-aware predictor at W8A8"
-    genome, logbooks = space.cardinality - 1, []  # stage 1: widest channels
+    genome, stages, spent = space.cardinality - 1, [], 0  # stage 1: widest channels
     notes = {"architecture_scored_by": scorer, "stages": []}
     for i, (stage, fixed_genes, eight_bit) in enumerate(SEQUENTIAL_STAGES):
         frozen = frozen_columns(space, fixed_genes, genome)
         if eight_bit:
             frozen.update(frozen_columns(space, BIT_GENES, high_bits))
-        spent = queries() - start
         gens = per_stage if i < 2 else max((budget - spent - config.population) // config.children, 0)
-        result, population = run_ga(f"sequential_{stage}", stage_problems[i], Variation(space, rules, frozen),
-                                    config, [*np.atleast_1d(seed), i], costs, gens)
-        genome = population.genomes[0]
+        result, run = _search(f"sequential_{stage}", stage_problems[i], GA, config, [*np.atleast_1d(seed), i],
+                              config.population + gens * config.children, frozen)
+        top = run.population.take([0])
+        genome, spent = top.genomes[0], spent + result.queries
         notes["stages"].append({"stage": stage, "generations": gens, "queries": result.queries,
-                                "predicted_acc": float(population.acc[0]),
-                                "latency_ms": float(population.latency_ms[0]), "feasible": bool(population.feasible[0])})
-        logbooks.append(result.logbook)
-    return MethodResult("sequential", result.best, result.front, _chain(logbooks), queries() - start, notes)
+                                "predicted_acc": float(top.acc[0]), "latency_ms": float(top.latency_ms[0]),
+                                "feasible": bool(top.feasible[0])})
+        stages.append(result)
+    return MethodResult("sequential", result.best, result.front, _chain([s.logbook for s in stages]), spent,
+                        CandidateLog.chain([s.candidates for s in stages]), notes)
 
 
 def _chain(logbooks: list[tools.Logbook]) -> tools.Logbook:
@@ -166,3 +169,10 @@ def _chain(logbooks: list[tools.Logbook]) -> tools.Logbook:
             out.record(**{**row, "gen": row["gen"] + gen0, "queries": row["queries"] + queries0})
         gen0, queries0 = out[-1]["gen"] + 1, out[-1]["queries"]
     return out
+
+
+def baselines(fp32_problem: Problem | None = None) -> dict:
+    """The baselines by name, each a method of the shared signature (``fp32_problem``: see :func:`sequential`)."""
+    return {"random": random_search, "uniform_w8a8": partial(uniform_precision, bits=8),
+            "uniform_w4a4": partial(uniform_precision, bits=4),
+            "sequential": partial(sequential, fp32_problem=fp32_problem)}

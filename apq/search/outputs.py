@@ -1,4 +1,4 @@
-"""Run folders and the files of a search run (DESIGN section 2).
+"""Run folders and the files of a search run (docs/architecture.md, Artifacts).
 
 ``results/<space>/<target>/<run>/`` holds ``config.json``, ``pareto.csv``, ``best.json`` and
 ``logbook.csv``. A run is written into a hidden staging folder beside it and renamed into place
@@ -23,6 +23,7 @@ from deap import tools
 from apq.errors import UserError
 from apq.io import atomic_path, project_root, write_json
 from apq.search.problem import Batch
+from apq.search.evolution import LOG_FIELDS
 from apq.space.space import SearchSpace
 from apq.space.spec import decode, genome_string
 
@@ -119,8 +120,6 @@ def write_pareto_csv(path: Path, space: SearchSpace, fronts: dict[str, Batch]) -
 
 def write_logbook_csv(path: Path, logbooks: dict[str, tools.Logbook]) -> None:
     """Per-generation statistics of every method, long format (a ``method`` column)."""
-    from apq.search.toolbox import LOG_FIELDS
-
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("method",) + LOG_FIELDS)

@@ -1,6 +1,6 @@
 """Pareto fronts (accuracy up, costs down), their 2-D hypervolume, and a running front archive.
 
-Hypervolume (DESIGN section 5) is measured on the (error, latency) front in a fixed
+Hypervolume (docs/architecture.md, Measures) is measured on the (error, latency) front in a fixed
 normalisation: error = (100 - predicted accuracy) / 100 and latency / ``latency_ref``, where
 ``latency_ref`` is the space's most expensive valid genome on the target; the reference point is
 (1, 1). Values are in [0, 1] and comparable between runs of one space and target.

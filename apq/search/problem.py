@@ -90,9 +90,14 @@ class Problem:
         self.queries = 0
 
     @cached_property
+    def rules(self) -> Rules:
+        """Validity rules of the space on the table's target."""
+        return Rules(self.space, self.table.target.forbidden)
+
+    @cached_property
     def latency_ref(self) -> float:
         """Latency (ms) of the space's most expensive valid genome: the hypervolume's fixed scale."""
-        return cost_bounds(self.table, Rules(self.space, self.table.target.forbidden), "latency_ms")[1]
+        return cost_bounds(self.table, self.rules, "latency_ms")[1]
 
     def cost(self, genomes: np.ndarray) -> Costs:
         """Latency (ms), energy (mJ) and BitOps of genomes (N, n_genes), each (N,)."""

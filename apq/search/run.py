@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,14 +19,15 @@ import numpy as np
 from apq import __version__
 from apq.errors import UserError
 from apq.hardware.cost import CostTable
+from apq.nn.runtime import torch_threads
 from apq.presets import Preset
 from apq.search import methods
+from apq.search.candidates import CANDIDATES, write_candidates
 from apq.search.config import SearchConfig
 from apq.search.constraint import Constraint, cost_bounds
 from apq.search.outputs import staged_run_dir, write_run
 from apq.search.pareto import front_of
 from apq.search.problem import AccuracyPredictor, Batch, Problem
-from apq.search.variation import Variation
 from apq.space.genome import Rules
 
 log = logging.getLogger(__name__)
@@ -49,24 +49,9 @@ class SearchOutcome:
     def queries(self) -> int:
         return sum(r.queries for r in self.joint + list(self.baselines.values()))
 
-
-def front_costs_for(constraint: Constraint) -> tuple[str, ...]:
-    """Cost objectives of the front: latency, plus energy when the constraint is on energy."""
-    return ("latency_ms", "energy_mj") if constraint.metric == "energy_mj" else ("latency_ms",)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run the block with ``n`` torch intra-op threads (0: unchanged), restoring the setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    def candidate_logs(self) -> dict:
+        """{method: :class:`~apq.search.candidates.CandidateLog`} of every method run."""
+        return {r.name: r.candidates for r in self.joint + list(self.baselines.values())}
 
 
 def run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,
@@ -81,21 +66,18 @@ def run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Const
 
 def _run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,
                 seed: int, with_baselines: bool, fp32_predictor: AccuracyPredictor | None) -> SearchOutcome:
-    rules = Rules(table.space, table.target.forbidden)
-    costs = front_costs_for(constraint)
     problem = Problem(table, predictor, constraint)
-    joint_variation = Variation(table.space, rules)
     log.info("joint GA under %s <= %.4g (%d generations)", constraint.metric, constraint.limit, config.generations)
-    ga_result, _ = methods.run_ga("ga", problem, joint_variation, config, [seed, 0], costs)
+    ga_result = methods.joint_ga(problem, config, [seed, 0])
     front_constraint = constraint if constraint.source == "user" else Constraint(constraint.metric, np.inf, "none")
-    log.info("NSGA-II front over accuracy and %s", ", ".join(costs))
-    nsga = methods.run_nsga2(Problem(table, predictor, front_constraint), joint_variation, config, [seed, 1], costs)
-    front = front_of(Batch.concat([nsga.front, ga_result.front]), costs)
+    log.info("NSGA-II front over accuracy and %s", ", ".join(constraint.front_costs))
+    nsga = methods.nsga2_front(Problem(table, predictor, front_constraint), config, [seed, 1])
+    front = front_of(Batch.concat([nsga.front, ga_result.front]), constraint.front_costs)
     winner, method = _joint_winner(ga_result, front, constraint)
-    outcome = SearchOutcome(constraint, costs, winner, method, front, [ga_result, nsga])
+    outcome = SearchOutcome(constraint, constraint.front_costs, winner, method, front, [ga_result, nsga])
     if with_baselines:
         fp32_problem = None if fp32_predictor is None else Problem(table, fp32_predictor, constraint, quant=False)
-        outcome.baselines = run_baselines(problem, rules, config, seed, costs, outcome.queries, fp32_problem)
+        outcome.baselines = run_baselines(problem, config, seed, outcome.queries, fp32_problem)
     return outcome
 
 
@@ -107,20 +89,17 @@ def _joint_winner(ga_result: methods.MethodResult, front: Batch, constraint: Con
     return max(candidates, key=lambda c: float(c[0].acc[0]))
 
 
-def run_baselines(problem: Problem, rules: Rules, config: SearchConfig, seed: int, costs: tuple[str, ...],
-                  budget: int, fp32_problem: Problem | None = None) -> dict[str, methods.MethodResult]:
-    """Random search, uniform W8A8 / W4A4 and sequential design, each with at most ``budget`` queries
-    (``fp32_problem``: see :func:`apq.search.methods.sequential`)."""
-    generations = max((budget - config.population) // config.children, 0)
-    results = {"random": methods.random_search(problem, Variation(problem.space, rules), config, [seed, 2],
-                                               budget, costs)}
-    for i, bits in enumerate((8, 4)):
-        log.info("baseline: uniform W%dA%d", bits, bits)
-        uniform = methods.uniform_precision(problem, rules, config, [seed, 3 + i], bits, costs, generations)
-        if uniform is not None:
-            results[uniform.name] = uniform
-    log.info("baseline: sequential (architecture, pruning, quantization)")
-    results["sequential"] = methods.sequential(problem, rules, config, [seed, 5], budget, costs, fp32_problem)
+def run_baselines(problem: Problem, config: SearchConfig, seed: int, budget: int,
+                  fp32_problem: Problem | None = None) -> dict[str, methods.MethodResult]:
+    """Every method of :func:`apq.search.methods.baselines`, each with at most ``budget`` queries
+    (``fp32_problem``: see :func:`apq.search.methods.sequential`); a uniform baseline whose bit
+    width the space lacks is left out."""
+    results = {}
+    for i, (name, method) in enumerate(methods.baselines(fp32_problem).items()):
+        log.info("baseline: %s", name)
+        result = method(problem, config, [seed, 2 + i], budget)
+        if result is not None:
+            results[name] = result
     return results
 
 
@@ -149,6 +128,7 @@ def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredict
                 "queries": outcome.queries, "search_seconds": round(seconds, 3)}
     with staged_run_dir(run_dir) as staging:
         best = write_run(staging, space, outcome, resolved, context)
+        write_candidates(staging / CANDIDATES, space, outcome.candidate_logs(), constraint)
     log.info("searched %d candidates in %.1f s; wrote %s", outcome.queries, seconds, run_dir)
     return best
 

@@ -9,8 +9,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apq.hardware.target import ForbiddenChoice
 from apq.space.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class ForbiddenChoice:
+    """A per-block combination a target cannot run, e.g. 7x7 depthwise at 4-bit activations.
+
+    ``gene_a``/``gene_b`` name per-block genes (``kernel``, ``mid``, ``pw_w``, ``pw_a``,
+    ``dw_w``, ``dw_a``); ``value_a``/``value_b`` are the *values* (kernel size, bit width),
+    not choice indices. A block holding both values at once is invalid. Hardware targets declare
+    them (``HardwareTarget.forbidden``); the space's operators honour them.
+    """
+
+    gene_a: str
+    value_a: int
+    gene_b: str
+    value_b: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -111,3 +127,49 @@ def crossover(parents_a: np.ndarray, parents_b: np.ndarray, rng: np.random.Gener
     take_a = rng.random(parents_a.shape) < 0.5
     child = np.where(take_a, parents_a, parents_b).astype(np.int64)
     return rules.repair(child, rng) if rules else child
+
+
+#: Characters of the text form of a genome: each choice index in base 62.
+GENOME_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGIT_OF = np.full(256, -1, dtype=np.int64)
+_DIGIT_OF[np.frombuffer(GENOME_ALPHABET, dtype=np.uint8)] = np.arange(len(GENOME_ALPHABET))
+
+
+def genome_text_width(space: SearchSpace) -> int:
+    """Characters per gene in :func:`genomes_to_text` (1 while no gene has more than 62 choices)."""
+    width, base = 1, len(GENOME_ALPHABET)
+    while base**width < int(space.cardinality.max()):
+        width += 1
+    return width
+
+
+def genomes_to_text(space: SearchSpace, genomes: np.ndarray) -> np.ndarray:
+    """Text form of genomes (N, n_genes): (N,) strings of ``n_genes * width`` base-62 digits, one
+    fixed-width choice index per gene in gene order (``width`` from :func:`genome_text_width`).
+
+    Lossless, unlike :func:`apq.space.spec.genome_string`: :func:`genomes_from_text` reads it back.
+    """
+    genomes = np.atleast_2d(np.asarray(genomes, dtype=np.int64))
+    width, base = genome_text_width(space), len(GENOME_ALPHABET)
+    digits = genomes if width == 1 else genomes[..., None] // base ** np.arange(width - 1, -1, -1) % base
+    chars = np.frombuffer(GENOME_ALPHABET, dtype=np.uint8)[digits].reshape(len(genomes), space.n_genes * width)
+    return np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel().astype(str)
+
+
+def genomes_from_text(space: SearchSpace, texts) -> np.ndarray:
+    """Genomes int64 (N, n_genes) of texts written by :func:`genomes_to_text`; ValueError names
+    the first text that is not one of this space's genomes."""
+    texts = list(map(str, texts))
+    width, length = genome_text_width(space), space.n_genes * genome_text_width(space)
+    joined = "".join(texts)
+    if set(map(len, texts)) - {length} or not joined.isascii():
+        i = next(i for i, t in enumerate(texts) if len(t) != length or not t.isascii())
+        raise ValueError(f"genome text {i} ({texts[i]!r}) is not {length} base-62 digits of space '{space.name}'")
+    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    digits = _DIGIT_OF[raw].reshape(len(texts), space.n_genes, width)
+    place = len(GENOME_ALPHABET) ** np.arange(width - 1, -1, -1)
+    genomes = digits[..., 0] if width == 1 else (digits * place).sum(axis=2)
+    bad = np.flatnonzero(np.any(digits < 0, axis=(1, 2)) | np.any(genomes >= space.cardinality, axis=1))
+    if bad.size:
+        raise ValueError(f"genome text {bad[0]} ({texts[bad[0]]!r}) is not a genome of space '{space.name}'")
+    return genomes.reshape(len(texts), space.n_genes)

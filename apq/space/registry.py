@@ -61,7 +61,7 @@ def imagenet_apq() -> SpaceConfig:
 
     Widths 24/40/80/96/192/320, strides 2,2,2,1,2,1, depth {2,3,4} per stage and one block in
     the last stage, kernels {3,5,7}, middle channels 4x..6x of cin in steps of 8, bits {4,6,8}
-    (shared/reference/README.md, from the APQ release).
+    (from the APQ release; tests/data/reference/README.md).
     """
     depths = (2, 3, 4)
     return SpaceConfig(

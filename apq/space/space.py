@@ -13,8 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
-from apq.hardware.layers import ConvLayers
 from apq.space.config import SpaceConfig
+from apq.space.layers import ConvLayers
 
 BLOCK_GENES = ("kernel", "mid", "pw_w", "pw_a", "dw_w", "dw_a")
 BIT_GENES = ("pw_w", "pw_a", "dw_w", "dw_a")

@@ -13,9 +13,9 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from apq.data.tensors import TrainData, load_splits, training_tensors
 from apq.errors import UserError
 from apq.io import write_json
 from apq.presets import Preset
@@ -25,7 +25,7 @@ from apq.supernet.config import SupernetConfig
 from apq.supernet.distributed import SINGLE, World, barrier, run_on_main
 from apq.supernet.evaluate import evaluate_subnet
 from apq.supernet.network import Supernet
-from apq.supernet.train import ProgressiveShrinking, TrainData, threads_for
+from apq.supernet.train import ProgressiveShrinking, threads_for
 
 log = logging.getLogger(__name__)
 
@@ -38,39 +38,6 @@ def load_training_data(space: SearchSpace, preset: Preset, config: SupernetConfi
     subset of that train split.
     """
     return training_tensors(load_splits(space, preset, data_dir), preset, config)
-
-
-def load_splits(space: SearchSpace, preset: Preset, data_dir):
-    """The :class:`apq.data.splits.DataSplits` of ``space``'s dataset for ``preset`` (its validation
-    size and seed); :class:`UserError` when the dataset is unknown, missing or of the wrong shape."""
-    from apq.data.datasets import DATASETS, load_dataset
-    from apq.data.splits import make_splits
-
-    cfg = space.config
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"space '{space.name}' trains on '{cfg.dataset}', which this engine cannot load; "
-                        f"train supernets for spaces on one of {', '.join(sorted(DATASETS))} (e.g. --space fmnist)")
-    dataset = load_dataset(cfg.dataset, data_dir)
-    if dataset.input_shape != (cfg.input_channels, cfg.input_size, cfg.input_size):
-        raise UserError(f"dataset {cfg.dataset} gives inputs {dataset.input_shape}, space '{space.name}' expects "
-                        f"{(cfg.input_channels, cfg.input_size, cfg.input_size)}")
-    return make_splits(dataset, preset.val_size, preset.seed)
-
-
-def training_tensors(splits, preset: Preset, config: SupernetConfig):
-    """:func:`load_training_data`'s tensors cut from already loaded ``splits`` (config's subsets)."""
-    rng = np.random.default_rng(preset.seed)
-    train_idx = _subset(rng, len(splits.train_x), config.train_subset)
-    test_idx = _subset(rng, len(splits.test_x), config.test_subset)
-    x, y = torch.from_numpy(splits.train_x[train_idx]), torch.from_numpy(splits.train_y[train_idx])
-    calib = x[torch.from_numpy(_subset(rng, len(x), config.bn_calib_images))]
-    test = (torch.from_numpy(splits.test_x[test_idx]), torch.from_numpy(splits.test_y[test_idx]))
-    return TrainData(x, y), test, calib
-
-
-def _subset(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """Sorted random subset of range(n) of ``size`` (all of it when size is 0 or >= n)."""
-    return np.arange(n) if not size or size >= n else np.sort(rng.choice(n, size, replace=False))
 
 
 def train_supernet(space: SearchSpace, preset: Preset, config: SupernetConfig, data_dir=None,

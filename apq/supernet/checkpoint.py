@@ -18,6 +18,7 @@ from apq.io import atomic_path, load_weights_only, space_data_dir
 from apq.presets import Preset
 from apq.space.space import SearchSpace
 from apq.supernet.config import SupernetConfig
+from apq.supernet.network import Supernet
 
 FORMAT = "apq-supernet"
 CHECKPOINT_FORMAT = "apq-supernet-checkpoint"
@@ -90,8 +91,6 @@ def load_supernet(space: SearchSpace, path: str | Path | None = None, device: st
     The supernet is in eval mode with the largest sub-net active (its BN statistics are the
     re-calibrated ones of the largest sub-net; re-calibrate before evaluating any other).
     """
-    from apq.supernet.network import Supernet
-
     path = Path(path) if path is not None else supernet_path(space.name)
     payload = read(path, FORMAT)
     check_space(payload["meta"], space, path)

@@ -1,28 +1,14 @@
 """Supernet training settings: a typed, validated dataclass and one named instance per preset.
 
-Why these defaults (measured on the 2-core host, see README "Supernet"):
+Why the defaults, in one line each (the measurements: docs/decisions.md "Supernet"):
 
-- SGD with Nesterov momentum and a per-phase cosine schedule with a short linear warm-up: the
-  standard recipe of MobileNetV2 / once-for-all; it converges in few epochs at batch 256 and its
-  state (one momentum buffer) is small to checkpoint. Each phase restarts the schedule at its own
-  peak rate, lower for the shrinking phases, which fine-tune weights the full network has learnt
-  (once-for-all also restarts with a lower rate per phase).
-- Epochs per phase 4.5 / 0.15 / 0.25 / 3.5 (full, kernel, depth, channels). With 3 / 0.15 / 0.25 /
-  2.5 the teacher still underfit (94.1 % training accuracy) and the largest / smallest sub-nets
-  reached 91.56 / 88.97 % test top-1; this recipe reaches 92.12 / 89.62 % (2026-12-02) in
-  1015 s of training on the 2-core host. The kernel and depth phases stay short (they
-  adapt the kernel transforms and the shallower stages); the channel phase samples every dimension
-  and sets the smallest sub-net's accuracy.
-- Label smoothing 0.1 next to the hard loss and a soft-target KD loss (weight 1, temperature 1,
-  as once-for-all's ``kd_ratio``) from the full network trained in phase 1.
-- Augmentation: horizontal flips (Fashion-MNIST items are left-right symmetric, so a flip keeps
-  the label) and, in the ``full`` preset, random crops after 2 pixels of padding. In the default
-  budget (a few epochs) the network underfits rather than overfits, and shifted crops only
-  slowed convergence; flips are nearly free.
-- Batch 128 and channels-last memory layout: depthwise convolutions (the slow part on CPU) run
-  about 3x faster in channels-last on this host; batch 128 costs the same per image as 256
-  here and gives twice the updates, which matters in a budget of a few epochs. Evaluation runs
-  in batches of 256 (batches of 1000 were 2x slower per image: the activations leave the cache).
+- SGD with Nesterov momentum, per-phase cosine schedule with warm-up: the MobileNetV2 /
+  once-for-all recipe, converging in few epochs; shrinking phases restart at a lower peak rate.
+- Epochs per phase 4.5 / 0.15 / 0.25 / 3.5: the shortest schedule that reached the supernet's
+  accuracy targets; the channel phase sets the smallest sub-net's accuracy.
+- Label smoothing and soft-target KD from the full network: once-for-all's losses.
+- Horizontal flips only (crops in ``full``): at this budget the network underfits.
+- Batch 128, channels-last, evaluation batches of 256: fastest per image on CPU.
 """
 from __future__ import annotations
 
@@ -107,8 +93,7 @@ class SupernetConfig(Settings):
 
 SUPERNET_PRESETS = {
     # A few steps per phase on small subsets: exercises every code path in seconds. One thread:
-    # batches this small gain nothing from intra-op threads, and tests share the cores (OpenMP
-    # threads waiting on each other on oversubscribed cores made smoke runs 3x slower).
+    # batches this small gain nothing from more, and tests share the cores.
     "smoke": SupernetConfig("smoke", epochs_full=1, epochs_kernel=1, epochs_depth=1, epochs_channels=1,
                             max_steps_per_phase=3, batch_size=32, warmup_steps=1, checkpoint_every=2,
                             bn_calib_images=64, bn_calib_batch=32, eval_batch=128,

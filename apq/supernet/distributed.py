@@ -41,6 +41,7 @@ import torch.distributed as dist
 from torch import nn
 
 from apq.errors import UserError
+from apq.nn.runtime import pick_device
 
 T = TypeVar("T")
 
@@ -83,7 +84,7 @@ class World:
 
     def device(self) -> torch.device:
         """CUDA device of this local rank when CUDA is available, else the CPU."""
-        if not torch.cuda.is_available():
+        if pick_device().type == "cpu":
             return torch.device("cpu")
         if self.local_rank >= torch.cuda.device_count():
             raise UserError(f"local rank {self.local_rank} has no GPU ({torch.cuda.device_count()} on this node); "

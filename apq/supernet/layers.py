@@ -1,10 +1,9 @@
 """Dynamic layers of the supernet: each stores its largest shape and runs a smaller active one.
 
-Every searchable conv (:class:`DynamicPointwise`, :class:`ElasticDepthwise`) and the static
-:class:`HookedConv2d` used by extracted sub-nets carry two optional quantizer hooks,
-``weight_quant`` and ``input_quant`` (``None`` = fp32). A hook is any module mapping a tensor to a
-tensor of the same shape; it is applied to the active weight and to the conv's input activation
-in ``forward``, so fake quantization can be added later without touching these classes.
+Every searchable conv (:class:`DynamicPointwise`, :class:`ElasticDepthwise`) carries the two
+optional quantizer hooks of :mod:`apq.nn.layers` (``weight_quant``, ``input_quant``), applied to
+the active weight and to the conv's input activation, as the static
+:class:`~apq.nn.layers.HookedConv2d` of extracted sub-nets does.
 """
 from __future__ import annotations
 
@@ -12,17 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _apply_hook(hook: nn.Module | None, tensor: torch.Tensor) -> torch.Tensor:
-    return tensor if hook is None else hook(tensor)
-
-
-class QuantHooks:
-    """Mixin: the ``weight_quant`` / ``input_quant`` slots (plain ``None`` until a module is set)."""
-
-    def _init_hooks(self) -> None:
-        self.weight_quant: nn.Module | None = None
-        self.input_quant: nn.Module | None = None
+from apq.nn.layers import QuantHooks, apply_hook
 
 
 class DynamicPointwise(nn.Module, QuantHooks):
@@ -44,8 +33,8 @@ class DynamicPointwise(nn.Module, QuantHooks):
         return self.weight[: self.active_out, :cin]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = _apply_hook(self.weight_quant, self.active_weight(x.shape[1]))
-        return F.conv2d(_apply_hook(self.input_quant, x), weight)
+        weight = apply_hook(self.weight_quant, self.active_weight(x.shape[1]))
+        return F.conv2d(apply_hook(self.input_quant, x), weight)
 
 
 class ElasticDepthwise(nn.Module, QuantHooks):
@@ -92,8 +81,8 @@ class ElasticDepthwise(nn.Module, QuantHooks):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, k = x.shape[1], self.active_kernel
-        weight = _apply_hook(self.weight_quant, self.kernel_weight(k, channels))
-        return F.conv2d(_apply_hook(self.input_quant, x), weight, None, self.stride, k // 2, 1, channels)
+        weight = apply_hook(self.weight_quant, self.kernel_weight(k, channels))
+        return F.conv2d(apply_hook(self.input_quant, x), weight, None, self.stride, k // 2, 1, channels)
 
 
 class DynamicBatchNorm(nn.Module):
@@ -116,15 +105,3 @@ class DynamicBatchNorm(nn.Module):
             factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
         return F.batch_norm(x, bn.running_mean[:c], bn.running_var[:c], bn.weight[:c], bn.bias[:c],
                             self.training, factor, bn.eps)
-
-
-class HookedConv2d(nn.Conv2d, QuantHooks):
-    """``nn.Conv2d`` (same parameters and state dict) with the two quantizer hooks."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_hooks()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = _apply_hook(self.weight_quant, self.weight)
-        return self._conv_forward(_apply_hook(self.input_quant, x), weight, self.bias)

@@ -12,12 +12,15 @@ channels, which channel sorting makes the most important ones). Bit genes are ig
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
 
 from apq.space.space import BlockShape, SearchSpace
-from apq.supernet.layers import DynamicBatchNorm, DynamicPointwise, ElasticDepthwise, HookedConv2d
+from apq.nn.layers import HookedConv2d
+from apq.supernet.layers import DynamicBatchNorm, DynamicPointwise, ElasticDepthwise
 
 
 def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
@@ -188,29 +191,52 @@ class Supernet(nn.Module):
     # ----- extraction -----------------------------------------------------------------
     @torch.no_grad()
     def extract(self, genome: np.ndarray) -> SubNet:
-        """Standalone :class:`SubNet` of ``genome`` with copied weights and BN statistics.
+        """Standalone :class:`SubNet` of ``genome`` (:func:`static_subnet`) with copies of this
+        supernet's weights and BN statistics, on its device, in its train/eval mode.
 
         In eval mode it computes the same function as this supernet after ``set_active(genome)``.
         """
-        import copy
-
         self.set_active(genome)
-        blocks = [self._extract_block(self.blocks[i]) for i in self.active_block_ids()]
-        net = SubNet(copy.deepcopy(self.stem), copy.deepcopy(self.first), blocks, copy.deepcopy(self.tail),
-                     self.active_block_ids())
+        fixed = tuple(copy.deepcopy(part) for part in (self.stem, self.first, self.tail))
+        net = static_subnet(self.space, genome, fixed)
+        for static, b in zip(net.blocks, net.block_ids):
+            _copy_block(static, self.blocks[b])
         return net.to(next(self.parameters()).device).train(self.training)
 
-    @staticmethod
-    def _extract_block(block: DynamicBlock) -> StaticBlock:
-        mid, kernel = block.expand.active_out, block.depthwise.active_kernel
-        static = StaticBlock(block.shape, kernel, mid)
-        static.expand[0].weight.copy_(block.expand.weight[:mid])
-        static.depthwise[0].weight.copy_(block.depthwise.kernel_weight(kernel, mid))
-        static.project[0].weight.copy_(block.project.weight[:, :mid])
-        for seq, dyn in ((static.expand, block.expand_bn), (static.depthwise, block.depthwise_bn),
-                         (static.project, block.project_bn)):
-            _copy_bn(seq[1], dyn.bn)
-        return static
+
+def active_block_ids(space: SearchSpace, genome: np.ndarray) -> list[int]:
+    """Supernet block indices the sub-net of ``genome`` (n_genes,) keeps (a stage keeps its first d)."""
+    return np.flatnonzero(space.active_blocks(np.asarray(genome, dtype=np.int64)[None, :])[0]).tolist()
+
+
+def static_subnet(space: SearchSpace, genome: np.ndarray,
+                  fixed: tuple[nn.Module, nn.Module, nn.Module] | None = None) -> SubNet:
+    """The fp32 static :class:`SubNet` of ``genome`` (n_genes,): the one builder of sub-nets.
+
+    Its blocks are new (fresh weights, CPU); ``fixed`` gives the (stem, first block, tail) to use,
+    new ones by default. :meth:`Supernet.extract` passes copies of its own and copies the active
+    block weights in; :func:`apq.quant.spec.build_model` loads an exported state dict into it.
+    """
+    cfg = space.config
+    row = np.asarray(genome, dtype=np.int64)[None, :]
+    kernels, mids = space.values(row, "kernel")[0], space.values(row, "mid")[0]
+    block_ids = active_block_ids(space, genome)
+    blocks = [StaticBlock(space.blocks[b], int(kernels[b]), int(mids[b])) for b in block_ids]
+    stem, first, tail = fixed or (conv_bn(cfg.input_channels, cfg.stem_width, 3, cfg.stem_stride),
+                                  FirstBlock(cfg.stem_width, cfg.first_block_width),
+                                  Tail(cfg.stages[-1].width, cfg.final_width, cfg.num_classes))
+    return SubNet(stem, first, blocks, tail, block_ids)
+
+
+def _copy_block(static: StaticBlock, block: DynamicBlock) -> None:
+    """Copy the active part of ``block`` (its kernel and middle channels) into ``static``."""
+    mid, kernel = static.mid, static.kernel
+    static.expand[0].weight.copy_(block.expand.weight[:mid])
+    static.depthwise[0].weight.copy_(block.depthwise.kernel_weight(kernel, mid))
+    static.project[0].weight.copy_(block.project.weight[:, :mid])
+    for seq, dyn in ((static.expand, block.expand_bn), (static.depthwise, block.depthwise_bn),
+                     (static.project, block.project_bn)):
+        _copy_bn(seq[1], dyn.bn)
 
 
 def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:

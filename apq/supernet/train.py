@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from apq.data.tensors import TrainData
+from apq.nn.runtime import torch_threads, usable_cpus
+from apq.nn.training import cosine_lr, kd_loss, weight_decay_groups
 from apq.space.genome import sample
 from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import PHASES, SupernetConfig
@@ -52,34 +52,16 @@ PHASE_GENES = {"full": (), "kernel": ("kernel",), "depth": ("kernel", "depth"),
                "channels": ("kernel", "depth", "mid")}
 
 
-@dataclass
-class TrainData:
-    """In-memory tensors: training images (N, C, H, W) float32 normalised and labels (N,) int64."""
-
-    x: torch.Tensor
-    y: torch.Tensor
+def training_threads(config: SupernetConfig, processes_per_node: int = 1) -> int:
+    """Torch intra-op threads for training: ``config.num_threads``, or this process's part of the
+    CPUs it may use."""
+    return config.num_threads or max(1, usable_cpus() // processes_per_node)
 
 
-def pick_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def set_threads(config: SupernetConfig, processes_per_node: int = 1) -> int:
-    """Torch intra-op threads: ``config.num_threads``, or this process's part of the cores it may use."""
-    threads = config.num_threads or max(1, len(os.sched_getaffinity(0)) // processes_per_node)
-    torch.set_num_threads(threads)
-    return threads
-
-
-@contextmanager
 def threads_for(config: SupernetConfig, processes_per_node: int = 1):
-    """:func:`set_threads` for the block (yields the count), then the caller's thread count again."""
-    previous = torch.get_num_threads()
-    try:
-        yield set_threads(config, processes_per_node)
-    finally:
-        torch.set_num_threads(previous)
+    """Context manager: :func:`training_threads` for the block (yields the count), then the caller's
+    thread count again."""
+    return torch_threads(training_threads(config, processes_per_node))
 
 
 def phase_genome(net: Supernet, phase: str, rng: np.random.Generator, step: int | None = None) -> np.ndarray:
@@ -99,12 +81,6 @@ def phase_genome(net: Supernet, phase: str, rng: np.random.Generator, step: int 
             cols = net.space.slices[gene]
             genome[cols] = largest[cols]
     return genome
-
-
-def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
-    """Learning rate of ``step`` (0-based) of ``total``: linear warm-up, then cosine to zero."""
-    ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
-    return peak * ramp * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True) -> torch.Tensor:
@@ -129,20 +105,6 @@ def _random_crop(x: torch.Tensor, generator: torch.Generator, pad: int) -> torch
     batch = torch.arange(n, device=x.device)[:, None, None, None]
     chans = torch.arange(c, device=x.device)[None, :, None, None]
     return padded[batch, chans, rows, cols]
-
-
-def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Soft-target cross-entropy (Hinton et al. 2015), scaled by T^2 so gradients keep their size."""
-    target = F.softmax(teacher / temperature, dim=1)
-    return -(target * F.log_softmax(student / temperature, dim=1)).sum(dim=1).mean() * temperature ** 2
-
-
-def parameter_groups(net: Supernet, weight_decay: float) -> list[dict]:
-    """Weight decay on conv/linear weights only (not on BN, biases or kernel transforms)."""
-    decay, plain = [], []
-    for name, param in net.named_parameters():
-        (plain if param.ndim <= 1 or "transforms" in name else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
 class Interrupted(Exception):
@@ -174,7 +136,7 @@ class ProgressiveShrinking:
         return min(steps, self.config.max_steps_per_phase) if self.config.max_steps_per_phase else steps
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(parameter_groups(self.net, self.config.weight_decay), lr=self.config.lr_full,
+        return torch.optim.SGD(weight_decay_groups(self.net, self.config.weight_decay), lr=self.config.lr_full,
                                momentum=self.config.momentum, nesterov=self.config.momentum > 0)
 
     def state(self) -> dict:
@@ -355,7 +317,7 @@ def train_standalone(model: torch.nn.Module, data: TrainData, config: SupernetCo
     total = max(1, math.ceil(epochs * steps_per_epoch))
     if config.max_steps_per_phase:
         total = min(total, config.max_steps_per_phase)
-    optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay), lr=config.lr_full,
+    optimizer = torch.optim.SGD(weight_decay_groups(model, config.weight_decay), lr=config.lr_full,
                                 momentum=config.momentum, nesterov=config.momentum > 0)
     model.train()
     started, perm = time.perf_counter(), None

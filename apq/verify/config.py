@@ -1,9 +1,9 @@
 """Verification settings: a typed, validated dataclass and one named instance per preset.
 
 The quantization-aware fine-tune of a winner (4 / 250 / 1000 steps in smoke / default / full) is
-longer than the one each quantized *sample* got (``QuantConfig.qat_steps``: 2 / 20 / 80), because
-a winner is a model to deploy and is fine-tuned once, not a ranking signal measured thousands of
-times. Every other setting (calibration sizes, learning rate, distillation) is the preset's ``QuantConfig``.
+longer than the one each quantized *sample* got (``QuantConfig.qat_steps``: 2 / 20 / 80): a winner
+is a model to deploy, fine-tuned once, not a ranking signal measured thousands of times. Every
+other setting (calibration sizes, learning rate, distillation) is the preset's ``QuantConfig``.
 """
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from apq.settings import Settings, settings_for
 @dataclass(frozen=True)
 class VerifyConfig(Settings):
     """``qat_steps``: fine-tune steps of each verified candidate (batches of ``QuantConfig.qat_batch``);
-    ``num_threads``: torch intra-op threads (0 = torch's default, one per core). On a host shared
-    with other jobs, 1 thread avoids the spin-waiting of idle OpenMP workers: a smoke verification
-    took 0.7-2.5 s with 1 thread and 14-22 s with 2 while two other processes ran here."""
+    ``num_threads``: torch intra-op threads (0 = torch's default, one per core; 1 on a host shared
+    with other jobs avoids idle OpenMP workers spin-waiting)."""
 
     what = "verify setting"
 
@@ -32,9 +31,7 @@ class VerifyConfig(Settings):
 
 VERIFY_PRESETS = {
     "smoke": VerifyConfig("smoke", qat_steps=4),
-    # 250, not 300: on 8 sub-nets 300 steps measured 0.055 +- 0.156 points higher (150: -0.28, 200: -0.11;
-    # bench/quant.py --subnets 0 --ranked 8 --lengths 150,200,250 --reference 300) for 17 % more time,
-    # and a second `make search` must fit in 30 s.
+    # 250, not 300: within noise of 300 for less time (docs/decisions.md "Verification").
     "default": VerifyConfig("default", qat_steps=250),
     "full": VerifyConfig("full", qat_steps=1000),
 }

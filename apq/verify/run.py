@@ -10,7 +10,7 @@ Resumable per candidate: each finished candidate is written to ``verify.partial.
 a rerun with the same settings skips it, and ``verify.json`` replaces the partial file at the end.
 
 The fine-tuned fake-quantized joint winner is kept in ``winner.pt`` (see
-:mod:`apq.export.winner`; ``apq export`` reads it) and named in the report (``winner_file``). A
+:mod:`apq.quant.winner`; ``apq export`` reads it) and named in the report (``winner_file``). A
 report whose winner file is missing, or holds another genome or settings, is not up to date: a
 rerun fine-tunes the joint winner again and reuses the baselines' results.
 """
@@ -26,15 +26,16 @@ from tqdm import tqdm
 
 from apq.errors import UserError
 from apq.io import write_json
+from apq.nn.runtime import torch_threads
 from apq.quant.config import QuantConfig
+from apq.quant.pipeline import evaluate_quantized
+from apq.quant.winner import WINNER, read_winner, save_winner
 from apq.verify.config import VerifyConfig
 
 log = logging.getLogger(__name__)
 
 PARTIAL = "verify.partial.json"
 REPORT = "verify.json"
-#: The fine-tuned joint winner (:mod:`apq.export.winner`), beside verify.json.
-WINNER = "winner.pt"
 #: Fields copied from best.json for every verified candidate.
 COST_FIELDS = ("predicted_acc", "latency_ms", "energy_mj", "bitops")
 #: Key under which :func:`verify_candidate` hands back the fine-tuned model (never written to JSON).
@@ -89,8 +90,6 @@ def winner_ok(run_dir: Path, joint: dict, settings: dict) -> bool:
     A result without ``winner_file`` predates ``winner.pt`` (not ok); ``winner_file: None`` means
     the candidate evaluator handed back no model (a stand-in evaluator), so there is nothing to check.
     """
-    from apq.export.winner import read_winner
-
     name = joint.get("winner_file", WINNER)
     if name is None:
         return True
@@ -103,8 +102,6 @@ def winner_ok(run_dir: Path, joint: dict, settings: dict) -> bool:
 
 def _keep_winner(run_dir: Path, supernet, result: dict, qconfig: QuantConfig, settings: dict) -> dict:
     """Write ``winner.pt`` from the model in ``result`` (popped); the result names the file (or None)."""
-    from apq.export.winner import save_winner
-
     model = result.pop(MODEL, None)
     if model is None:
         return {**result, "winner_file": None}
@@ -117,8 +114,6 @@ def _keep_winner(run_dir: Path, supernet, result: dict, qconfig: QuantConfig, se
 def verify_candidate(supernet, record: dict, data, qconfig: QuantConfig, vconfig: VerifyConfig, seed: int) -> dict:
     """Quantize, fine-tune and test one candidate; its costs and predicted/measured accuracy, and
     the fine-tuned fake-quantized model under :data:`MODEL`."""
-    from apq.quant.pipeline import evaluate_quantized
-
     started = time.perf_counter()
     result = evaluate_quantized(supernet, np.asarray(record["genome"], dtype=np.int64), data, qconfig,
                                 vconfig.qat_steps, split="test", seed=seed)
@@ -140,8 +135,6 @@ def up_to_date(run_dir: Path, settings: dict) -> dict | None:
 def verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: VerifyConfig, seed: int,
                supernet_meta: dict) -> dict:
     """Verify every candidate of ``run_dir/best.json`` (skipping finished ones); returns verify.json."""
-    from apq.search.run import torch_threads
-
     with torch_threads(vconfig.num_threads):
         return _verify_run(run_dir, supernet, data, qconfig, vconfig, seed, supernet_meta)
 

@@ -8,7 +8,7 @@ from apq.data.datasets import (DATASETS, Dataset, FolderOptions, dataset_kinds, 
                                load_dataset)
 from apq.errors import UserError
 
-from .conftest import write_mnist_dir
+from tests.helpers.datasets import write_mnist_dir
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -7,7 +7,7 @@ from apq.data import fetch, locate
 from apq.data.idx import write_idx
 from apq.errors import UserError
 
-from .conftest import write_mnist_dir
+from tests.helpers.datasets import write_mnist_dir
 
 
 def test_project_root_is_the_checkout():

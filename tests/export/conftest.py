@@ -17,7 +17,7 @@ from apq.quant.config import get_quant_config
 from apq.samples.data import SampleData
 from apq.space.registry import create_space
 from apq.supernet.network import Supernet
-from tests.supernet.conftest import randomize
+from tests.helpers.nets import randomize
 
 #: Per searchable block (the smallest sub-net keeps the first block of each of the 4 stages).
 MIXED_BITS = {"pw_w": (4, 6, 8, 4), "pw_a": (4, 8, 6, 4), "dw_w": (6, 4, 8, 6), "dw_a": (4, 6, 8, 4)}

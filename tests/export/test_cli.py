@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from apq.cli import main
-from apq.export.winner import save_winner
+from apq.quant.winner import save_winner
 from apq.presets import get_preset
 from apq.search.outputs import point_latest
 

@@ -18,7 +18,7 @@ from apq.export.check import (
 )
 from apq.export.onnx_graph import OPSET, GraphBuilder, act_qdq, subnet_graph
 from apq.export.qparams import act_grid, quant_layer
-from apq.export.spec import model_spec
+from apq.quant.spec import model_spec
 from apq.quant.attach import quantized_layers
 from apq.quant.fake_quant import ActFakeQuant
 

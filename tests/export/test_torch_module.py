@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from apq.export.spec import build_model, model_spec
+from apq.quant.spec import build_model, model_spec
 from apq.export.torch_module import SPEC, STATE, load_torch_export, write_torch_export
 from apq.supernet import network
 

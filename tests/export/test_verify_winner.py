@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from apq.cli import main
-from apq.export.winner import load_winner
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
+from apq.quant.winner import load_winner
 from apq.samples.data import load_sample_data
 from apq.space.registry import create_space
 from apq.supernet.evaluate import evaluate
 from apq.verify import run as verify
 from apq.verify.config import get_verify_config
-from tests.search.test_verify import save_smoke_supernet, search
+from tests.helpers.search import save_smoke_supernet, search
 
 
 @pytest.mark.slow

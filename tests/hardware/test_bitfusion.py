@@ -1,17 +1,13 @@
 """BitFusion analytic model: hand-computed bounds, bit monotonicity, calibration quality."""
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apq.hardware import bitfusion as bf
-from apq.hardware.calibration import fit_report, rankdata, spearman
-from apq.hardware.layers import ConvLayers
+from apq.hardware.calibration import APQ_BITFUSION_TABLE, fit_report, load_reference, rankdata, spearman
+from apq.space.layers import ConvLayers
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 TARGET = bf.BitFusionTarget()
 
 
@@ -128,10 +124,7 @@ def test_spearman_matches_definition():
 
 
 def test_calibrated_model_reproduces_apq_table():
-    path = REFERENCE / "bitfusion_apq_calibration.json"
-    if not path.exists():
-        pytest.skip(f"reference data {path} not present (../shared/reference beside the project)")
-    report = fit_report(TARGET, json.loads(path.read_text()))
+    report = fit_report(TARGET, load_reference(APQ_BITFUSION_TABLE))
     for measure in ("latency", "energy"):
         for pair in ("W8A8", "W4A4"):
             m = report["in_sample"][measure][pair]

@@ -3,30 +3,13 @@ import numpy as np
 import pytest
 
 from apq.errors import UserError
+from apq.hardware.calibration import APQ_BITFUSION_TABLE
 from apq.hardware.cost import CostTable
 from apq.hardware.lut import load_lut_target
-from apq.hardware.target import HardwareTarget
-from apq.space.config import SpaceConfig, StageConfig
 from apq.space.genome import sample
-from apq.space.space import SearchSpace
 from apq.space.spec import encode_spec
-from tests.conftest import REFERENCE, reference_json
-
-
-class MacTarget(HardwareTarget):
-    """Latency = MACs * 1e-6 ms * a_bits / 8, energy = weights * w_bits * 1e-9 mJ."""
-
-    name = "macs"
-
-    def layer_cost(self, layers):
-        return layers.macs * 1e-6 * layers.a_bits / 8, layers.weight_count * layers.w_bits * 1e-9
-
-
-def tiny_space():
-    return SearchSpace(SpaceConfig(
-        name="tiny", input_size=8, input_channels=1, num_classes=2, stem_width=4, stem_stride=1,
-        first_block_width=4, final_width=8, stages=(StageConfig(8, 2, (1, 2)),),
-        kernels=(3, 5), expand_min=2, expand_max=4, channel_step=4, bits=(4, 8)))
+from tests.helpers.hardware import MacTarget, tiny_space
+from tests.helpers.reference import reference_json
 
 
 def test_hand_computed_network_cost():
@@ -63,7 +46,7 @@ def test_skipped_block_costs_nothing():
 
 
 def test_apq_reference_costs_reproduced(apq_space):
-    target = load_lut_target(REFERENCE / "bitfusion_apq_calibration.json")
+    target = load_lut_target(APQ_BITFUSION_TABLE)
     table = CostTable(apq_space, target, strict=False)
     vectors = reference_json("apq_space_vectors.json")["cost"]
     genomes = np.stack([encode_spec(apq_space, v["spec"]) for v in vectors])
@@ -73,6 +56,6 @@ def test_apq_reference_costs_reproduced(apq_space):
 
 
 def test_partial_table_refused_in_strict_mode(apq_space):
-    target = load_lut_target(REFERENCE / "bitfusion_apq_calibration.json")  # only W8A8 and W4A4
+    target = load_lut_target(APQ_BITFUSION_TABLE)  # only W8A8 and W4A4
     with pytest.raises(UserError, match="missing"):
         CostTable(apq_space, target)

@@ -5,8 +5,8 @@ import numpy as np
 
 from apq.hardware.cost import CostTable
 from apq.hardware.cpu import CpuTarget
-from apq.hardware.layers import ConvLayers
-from tests.hardware.test_cost import tiny_space
+from apq.space.layers import ConvLayers
+from tests.helpers.hardware import tiny_space
 
 
 def test_measures_caches_and_refuses_energy(tmp_path):

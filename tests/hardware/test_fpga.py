@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from apq.errors import UserError
 from apq.hardware import fpga
-from apq.hardware.layers import ConvLayers
+from apq.space.layers import ConvLayers
 
 TARGET = fpga.FpgaTarget()
 

@@ -7,9 +7,9 @@ import pytest
 from apq.errors import UserError
 from apq.hardware.cost import CostTable, block_option_layers
 from apq.hardware.lut import distinct_layers, load_lut_target, write_lut
-from apq.hardware.target import ForbiddenChoice
 from apq.space.genome import Rules, sample
-from tests.hardware.test_cost import MacTarget, tiny_space
+from apq.space.genome import ForbiddenChoice
+from tests.helpers.hardware import MacTarget, tiny_space
 
 
 class RuledTarget(MacTarget):

@@ -7,7 +7,7 @@ import pytest
 from apq.predictor.data import sample_path
 from apq.predictor.synthetic import write_synthetic_samples
 from apq.space.registry import create_space
-from tests.test_cli import apq
+from tests.helpers.cli import apq
 
 N_FP32, N_QUANT = 160, 80
 

@@ -70,7 +70,7 @@ def test_cli_import_then_search_end_to_end(tmp_path):
     from apq.hardware.target import create_target
     from apq.search.constraint import cost_bounds
     from apq.space.genome import Rules
-    from tests.test_cli import apq
+    from tests.helpers.cli import apq
 
     torch.save({"state_dict": apq_state_dict(seed=2)}, tmp_path / "acc_quant.pt")
     imported = apq("predictor", "--space", "imagenet-apq", "--import-apq", str(tmp_path / "acc_quant.pt"),

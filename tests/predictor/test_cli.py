@@ -6,7 +6,7 @@ import torch
 
 from apq.cli import main
 from apq.predictor.load import load_quant_predictor
-from tests.test_cli import apq
+from tests.helpers.cli import apq
 
 METRIC_KEYS = {"rmse", "kendall_tau", "pairwise_acc", "n_train", "n_test"}
 

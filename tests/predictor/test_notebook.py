@@ -3,7 +3,7 @@ import nbformat
 from nbclient import NotebookClient
 import pytest
 
-from tests.conftest import PROJECT
+from tests.helpers.cli import PROJECT
 
 
 @pytest.mark.slow

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
+from apq.nn.layers import HookedLinear
 from apq.quant.attach import act_quantizers, attach_quantizers, calibrate_ranges, quantized_layers
-from apq.quant.policy import HookedLinear, bit_policy, layer_plan
-from tests.quant.conftest import genome_with_bits
+from apq.quant.policy import bit_policy, layer_plan
+from tests.helpers.nets import genome_with_bits
 
 
 def _quantized(space, supernet, genome, images=None):

@@ -3,7 +3,7 @@ import torch
 
 from apq.quant.fold import fold_batch_norms
 from apq.supernet.bn_calibration import batch_norms
-from tests.quant.conftest import genome_with_bits
+from tests.helpers.nets import genome_with_bits
 
 
 def test_folded_subnet_computes_the_same_function(fmnist, supernet, tiny_data):

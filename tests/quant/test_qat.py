@@ -4,13 +4,13 @@ import copy
 import pytest
 import torch
 
+from apq.errors import UserError
 from apq.quant.attach import act_quantizers
 from apq.quant.config import QUANT_PRESETS, QuantConfig, get_quant_config
 from apq.quant.pipeline import evaluate_quantized, quantize_subnet, teacher_subnet
 from apq.quant.qat import batch_order, parameter_groups, qat_finetune
 from apq.supernet.bn_calibration import batch_norms
-from apq.errors import UserError
-from tests.quant.conftest import genome_with_bits
+from tests.helpers.nets import genome_with_bits
 
 CONFIG = get_quant_config("smoke").override(channels_last=False, qat_batch=8)
 

@@ -2,7 +2,7 @@
 import pytest
 
 from apq.samples.store import read_samples
-from tests.test_cli import apq, assert_user_error
+from tests.helpers.cli import apq, assert_user_error
 
 
 @pytest.mark.slow

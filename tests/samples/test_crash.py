@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from apq.samples.store import read_samples
-from tests.conftest import sigkill_when, start_apq
-from tests.test_cli import apq
+from tests.helpers.cli import sigkill_when, start_apq
+from tests.helpers.cli import apq
 
 #: Samples per run: enough that the kill lands between the first and the last (fp32 samples take
 #: ~0.2 s each here, quantized ones ~1 s), few enough to keep the three runs of a case short.

@@ -9,7 +9,7 @@ import pytest
 from apq.cli import main
 from apq.space.registry import create_space
 from apq.space.spec import decode
-from tests.search.conftest import save_random_predictor
+from tests.helpers.search import save_random_predictor
 
 SMOKE = ["--preset", "smoke", "--generations", "3"]
 
@@ -66,7 +66,8 @@ def finished_run(tmp_path, capsys):
 
 def test_run_folder_schema(finished_run):
     run_dir, out = finished_run
-    assert sorted(p.name for p in run_dir.iterdir()) == ["best.json", "config.json", "logbook.csv", "pareto.csv"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["best.json", "candidates.csv.gz", "config.json", "logbook.csv",
+                                                         "pareto.csv"]
     assert os.readlink(run_dir.parent / "latest") == "r1"
     assert "best under latency_ms" in out and "median latency_ms" in out and str(run_dir) in out
     space = create_space("fmnist")

@@ -8,10 +8,10 @@ from apq.errors import UserError
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.search.constraint import cost_bounds, default_limit, resolve_constraint
+from apq.space.config import StageConfig
 from apq.space.genome import Rules, sample
 from apq.space.registry import create_space
-from apq.space.config import StageConfig
-from tests.search.conftest import all_genomes, tiny_space
+from tests.helpers.search import all_genomes, tiny_space
 
 
 @pytest.mark.parametrize("metric", ["latency_ms", "energy_mj", "bitops"])

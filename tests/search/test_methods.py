@@ -9,7 +9,7 @@ from apq.search.constraint import Constraint, cost_bounds
 from apq.search.problem import Problem
 from apq.search.run import run_search
 from apq.space.space import BIT_GENES
-from tests.search.conftest import small_config
+from tests.helpers.search import small_config
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,8 @@ def outcome(fpga_fmnist, fmnist_predictor):
 def test_every_baseline_runs_within_the_joint_query_budget(outcome):
     config = small_config(generations=6)
     assert [r.queries for r in outcome.joint] == [config.queries, config.queries]  # GA, NSGA-II
+    assert all(len(log) == r.queries for log, r in zip(outcome.candidate_logs().values(),
+                                                        outcome.joint + list(outcome.baselines.values())))
     budget = 2 * config.queries
     assert set(outcome.baselines) == {"random", "uniform_w8a8", "uniform_w4a4", "sequential"}
     assert outcome.baselines["random"].queries == budget
@@ -85,17 +87,32 @@ def test_nothing_reported_violates_the_constraint(fpga_fmnist, fmnist_predictor,
 def test_random_search_spends_exactly_its_budget(fpga_fmnist, fmnist_predictor):
     table, rules = fpga_fmnist
     problem = Problem(table, fmnist_predictor, Constraint("latency_ms", np.inf, "none"))
-    from apq.search.variation import Variation
-
-    result = methods.random_search(problem, Variation(table.space, rules), small_config(), 0, budget=333)
-    assert result.queries == problem.queries == 333
+    result = methods.random_search(problem, small_config(), 0, budget=333)
+    assert result.queries == problem.queries == len(result.candidates) == 333
     assert result.best is not None and len(result.front) >= 1
+    everything = result.candidates.batch()
+    assert result.best.acc[0] == everything.acc.max()  # the best row so far survives every generation
+
+
+@pytest.mark.parametrize("name", ["ga", "nsga2", "random", "uniform_w8a8", "uniform_w4a4", "sequential"])
+def test_every_method_has_one_signature_and_honours_a_budget(fpga_fmnist, fmnist_predictor, name):
+    table, _ = fpga_fmnist
+    low, high = cost_bounds(table, fpga_fmnist[1], "latency_ms")
+    problem = Problem(table, fmnist_predictor, Constraint("latency_ms", low + 0.5 * (high - low)))
+    method = {"ga": methods.joint_ga, "nsga2": methods.nsga2_front, **methods.baselines()}[name]
+    config = small_config(generations=3)
+    first = method(problem, config, [1, 2], 250)
+    assert first.name == name and first.queries == len(first.candidates) <= 250
+    assert first.queries > 250 - config.children
+    again = method(problem, config, [1, 2], 250)
+    np.testing.assert_array_equal(first.best.genomes, again.best.genomes)  # same seed, same winner
+    assert method(problem, config, [1, 2]).queries <= config.queries  # no budget: the config's
 
 
 def test_sequential_scores_architecture_with_the_fp32_predictor(fpga_fmnist, fmnist_predictor):
     """Stages 1 and 2 query the fp32 predictor (architecture part only), stage 3 the quantization-aware one,
     and the budget counts both."""
-    from tests.search.conftest import LinearScore
+    from tests.helpers.search import LinearScore
 
     table, rules = fpga_fmnist
     low, high = cost_bounds(table, rules, "latency_ms")
@@ -104,7 +121,7 @@ def test_sequential_scores_architecture_with_the_fp32_predictor(fpga_fmnist, fmn
     fp32 = Problem(table, LinearScore(fmnist_predictor.weights[:fp32_dim]), constraint, quant=False)
     quant = Problem(table, fmnist_predictor, constraint)
     config = small_config(generations=6)
-    result = methods.sequential(quant, rules, config, [0, 5], 2 * config.queries, fp32_problem=fp32)
+    result = methods.sequential(quant, config, [0, 5], 2 * config.queries, fp32_problem=fp32)
     assert result.notes["architecture_scored_by"] == "fp32 predictor"
     stage_queries = [s["queries"] for s in result.notes["stages"]]
     assert fp32.queries == sum(stage_queries[:2]) and quant.queries == stage_queries[2]

@@ -10,8 +10,8 @@ from apq.cli import main
 from apq.quant.config import get_quant_config
 from apq.verify import run as verify
 from apq.verify.config import get_verify_config
-from tests.conftest import PROJECT
-from tests.search.conftest import save_random_predictor
+from tests.helpers.cli import PROJECT
+from tests.helpers.search import save_random_predictor
 
 NOTEBOOK = PROJECT / "notebooks" / "02_search.ipynb"
 

@@ -3,14 +3,8 @@ import numpy as np
 import pytest
 
 from apq.search.pareto import ParetoArchive, front_of, hypervolume, hypervolume_2d, non_dominated
-from apq.search.problem import Batch
 
-
-def batch(acc, latency, violation=None):
-    n = len(acc)
-    violation = np.zeros(n) if violation is None else np.asarray(violation, dtype=float)
-    return Batch(np.arange(n)[:, None], np.asarray(acc, float), np.asarray(latency, float), np.full(n, np.nan),
-                 np.ones(n), violation)
+from tests.helpers.search import batch
 
 
 def test_non_dominated_2d_by_hand():

@@ -3,32 +3,13 @@ import json
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from apq.cli import main
-from apq.presets import get_preset
 from apq.quant.config import get_quant_config
-from apq.space.registry import create_space
-from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import get_supernet_config
-from apq.supernet.network import Supernet
 from apq.verify import run as verify
 from apq.verify.config import get_verify_config
-from tests.search.conftest import save_random_predictor
-from tests.supernet.conftest import randomize
-
-
-def save_smoke_supernet():
-    space = create_space("fmnist")
-    torch.manual_seed(0)
-    net = randomize(Supernet(space)).eval()
-    meta = ckpt.make_meta(space, get_supernet_config("smoke"), get_preset("smoke"))
-    ckpt.write(ckpt.supernet_path("fmnist"), {"format": ckpt.FORMAT, "meta": meta, "state_dict": net.state_dict()})
-
-
-def search(run, *flags):
-    save_random_predictor("fmnist")
-    assert main(["search", "--target", "fpga", "--preset", "smoke", "--generations", "2", "--run", run, *flags]) == 0
+from tests.helpers.search import save_smoke_supernet, search
 
 
 def test_verify_measures_the_winner_on_the_test_split(tmp_path, capsys):

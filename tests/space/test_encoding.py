@@ -6,7 +6,7 @@ from apq.space.encoding import Encoder
 from apq.space.genome import mutate, sample
 from apq.space.registry import create_space
 from apq.space.spec import encode_spec
-from tests.conftest import reference_json
+from tests.helpers.reference import reference_json
 
 
 def test_apq_dimensions(apq_space):

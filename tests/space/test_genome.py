@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from apq.hardware.target import ForbiddenChoice
+from apq.space.genome import ForbiddenChoice
 from apq.space.genome import Rules, crossover, mutate, sample
 from apq.space.registry import create_space, space_names
 

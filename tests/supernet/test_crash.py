@@ -4,8 +4,8 @@ import signal
 import pytest
 import torch
 
-from tests.conftest import sigkill_when, start_apq
-from tests.test_cli import apq
+from tests.helpers.cli import sigkill_when, start_apq
+from tests.helpers.cli import apq
 
 SUPERNET = ("supernet", "--preset", "smoke")
 

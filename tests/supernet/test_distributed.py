@@ -20,8 +20,8 @@ from apq.supernet.config import SUPERNET_PRESETS
 from apq.supernet.distributed import World, share
 from apq.supernet.network import Supernet
 from apq.supernet.train import Interrupted
-from tests.conftest import PROJECT
-from tests.test_cli import apq
+from tests.helpers.cli import PROJECT
+from tests.helpers.cli import apq
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

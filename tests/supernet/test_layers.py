@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from apq.supernet.bn_calibration import calibrate_bn
-from apq.supernet.layers import DynamicBatchNorm, DynamicPointwise, ElasticDepthwise, HookedConv2d
+from apq.nn.layers import HookedConv2d
+from apq.supernet.layers import DynamicBatchNorm, DynamicPointwise, ElasticDepthwise
 
 
 @pytest.mark.parametrize("kernel", [3, 5, 7])

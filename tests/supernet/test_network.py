@@ -7,7 +7,7 @@ import torch
 
 from apq.space.genome import sample
 from apq.supernet.network import StaticBlock, Supernet
-from tests.supernet.conftest import genomes, randomize
+from tests.helpers.nets import genomes, randomize
 
 
 def test_geometry_matches_the_space(fmnist, supernet):

@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+from apq.data.tensors import TrainData
+from apq.nn.training import cosine_lr
 from apq.presets import get_preset
 from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import PHASES, SUPERNET_PRESETS, SupernetConfig
 from apq.supernet.network import Supernet
-from apq.supernet.train import Interrupted, ProgressiveShrinking, TrainData, augment, cosine_lr, phase_genome
-from tests.test_cli import apq, assert_user_error
+from apq.supernet.train import Interrupted, ProgressiveShrinking, augment, phase_genome
+from tests.helpers.cli import apq, assert_user_error
 
 
 @pytest.mark.parametrize("phase", PHASES)

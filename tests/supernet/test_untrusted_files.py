@@ -1,28 +1,16 @@
 """Supernet files carrying pickled Python objects are refused, never unpickled, and leave nothing behind."""
-import os
 
 import pytest
 import torch
 
 from apq.errors import UserError
 from apq.supernet import checkpoint as ckpt
-from tests.test_cli import apq, assert_user_error
-
-
-class Exploit:
-    """Unpickling this calls ``os.makedirs(marker)``: proof that a file was unpickled."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.makedirs, (self.marker,)
+from tests.helpers.cli import apq, assert_user_error
+from tests.helpers.pickles import Exploit
 
 
 class Custom:
     """A plain custom class: loading it would import and run code of the file's choosing."""
-
-
 def _plant(path, payload_kind, marker):
     fmt = ckpt.CHECKPOINT_FORMAT if path.name.endswith("ckpt.pt") else ckpt.FORMAT
     payload = Exploit(marker) if payload_kind == "reduce" else Custom()

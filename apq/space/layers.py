@@ -83,5 +83,5 @@ class ConvLayers:
 
     @property
     def bitops(self) -> np.ndarray:
-        """BitOps = MACs * w_bits * a_bits (DESIGN section 5), shape (L,)."""
+        """BitOps = MACs * w_bits * a_bits (docs/architecture.md, Measures), shape (L,)."""
         return self.macs * self.w_bits * self.a_bits

@@ -10,9 +10,9 @@ A spec is plain JSON (``model.json`` of an export, the ``spec`` of ``winner.pt``
      "input_shape": [C, H, W], "num_classes": int,
      "normalization": {"mean": [C], "std": [C], "formula": "..."}   (added by ``apq export``)}
 
-:func:`build_model` turns a spec into the :class:`~apq.supernet.network.SubNet` that
-``Supernet.extract`` would give for the genome, with the quantizers of
-:func:`apq.quant.attach.attach_quantizers` attached: the same module tree and state-dict keys
+:func:`build_model` turns a spec into the :class:`~apq.supernet.network.SubNet` of
+:func:`~apq.supernet.network.static_subnet` (the sub-net ``Supernet.extract`` gives for the
+genome), with the quantizers of :func:`apq.quant.attach.attach_quantizers` attached: the same module tree and state-dict keys
 as the model ``apq verify`` fine-tuned, so ``load_state_dict(strict=True)`` restores it. Nothing
 of the supernet is needed (the space is rebuilt from the stored ``space_config``).
 """
@@ -31,7 +31,7 @@ from apq.quant.policy import bit_policy, layer_plan
 from apq.space.config import SpaceConfig
 from apq.space.space import SearchSpace
 from apq.space.spec import decode, genome_string
-from apq.supernet.network import FirstBlock, StaticBlock, SubNet, Tail, conv_bn
+from apq.supernet.network import active_block_ids, static_subnet
 
 FORMAT = "apq-quantized-subnet"
 #: How a raw uint8 image becomes the network input (``mean``/``std`` in [0, 1] pixel units).
@@ -52,23 +52,6 @@ def model_spec(space: SearchSpace, genome: np.ndarray, per_channel: bool = True)
             "block_ids": block_ids, "bit_policy": policy,
             "layers": [asdict(layer) for layer in layer_plan(block_ids, policy)], "per_channel": bool(per_channel),
             "input_shape": [cfg.input_channels, cfg.input_size, cfg.input_size], "num_classes": cfg.num_classes}
-
-
-def active_block_ids(space: SearchSpace, genome: np.ndarray) -> list[int]:
-    """Supernet block indices the sub-net of ``genome`` keeps (as ``Supernet.active_block_ids``)."""
-    return np.flatnonzero(space.active_blocks(np.asarray(genome, dtype=np.int64)[None, :])[0]).tolist()
-
-
-def static_subnet(space: SearchSpace, genome: np.ndarray) -> SubNet:
-    """fp32 :class:`SubNet` of ``genome`` with fresh weights, shaped like ``Supernet.extract(genome)``."""
-    cfg = space.config
-    row = np.asarray(genome, dtype=np.int64)[None, :]
-    kernels, mids = space.values(row, "kernel")[0], space.values(row, "mid")[0]
-    block_ids = active_block_ids(space, genome)
-    blocks = [StaticBlock(space.blocks[b], int(kernels[b]), int(mids[b])) for b in block_ids]
-    return SubNet(conv_bn(cfg.input_channels, cfg.stem_width, 3, cfg.stem_stride),
-                  FirstBlock(cfg.stem_width, cfg.first_block_width), blocks,
-                  Tail(cfg.stages[-1].width, cfg.final_width, cfg.num_classes), block_ids)
 
 
 def space_of(spec: dict) -> SearchSpace:

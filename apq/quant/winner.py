@@ -3,7 +3,7 @@
 A plain container, loadable with ``torch.load(path, weights_only=True)``::
 
     {"format": "apq-verify-winner",
-     "spec": model spec (see :mod:`apq.export.spec`) - rebuilds the module without the supernet,
+     "spec": model spec (see :mod:`apq.quant.spec`) - rebuilds the module without the supernet,
      "meta": {"genome": [...], "settings": verify settings, "measured_acc": %, "test_images": int},
      "state_dict": {name: CPU tensor} of the fake-quantized SubNet (weights, BN statistics and
                    affines, LSQ activation steps ``*.input_quant.step``)}
@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from apq.errors import UserError
-from apq.export.spec import build_model, model_spec
+from apq.quant.spec import build_model, model_spec
 from apq.io import atomic_path, load_weights_only
 from apq.space.space import SearchSpace
 
-WINNER = "winner.pt"  # also apq.verify.run.WINNER
+#: File name of the winner in a run folder, beside verify.json.
+WINNER = "winner.pt"
 FORMAT = "apq-verify-winner"
 
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from apq.hardware.apq_format import format_key, parse_key
-from apq.hardware.layers import ConvLayers
 from apq.errors import UserError
+from apq.hardware.apq_format import format_key, parse_key
+from apq.space.layers import ConvLayers
 
 
 def test_macs_and_counts_hand_computed():
