@@ -25,21 +25,36 @@ JOBS ?=
 BACKEND ?= loky
 ADDRESS ?=
 
+# Where torch comes from: `make setup` installs TORCH_SPEC first, from TORCH_INDEX when set (e.g.
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu for the CPU build on a host without this one's
+# wheel cache; an unpinned torch from PyPI pulls CUDA wheels on Linux).
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+# Benchmark JSON (committed) and the page generated from it.
+BENCH_DIR ?= results/bench
+REPORT ?= docs/results.md
+
 DATA_FLAG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 SAMPLE_FLAGS := --backend $(BACKEND)$(if $(JOBS), --jobs $(JOBS),)$(if $(ADDRESS), --address $(ADDRESS),)
 
-.PHONY: help setup data test bench bench-supernet bench-quant bench-samples bench-quality bench-pipeline lut space supernet samples predictor search verify export clean
+.PHONY: help setup data test test-fast bench bench-cost bench-search bench-fake-quant bench-predictor bench-supernet \
+	bench-quant bench-samples bench-quality bench-pipeline report lut space supernet samples predictor search verify \
+	export clean
 
 help:
-	@echo "make setup | data | test | bench | bench-supernet | bench-quant | bench-samples | bench-quality | bench-pipeline"
+	@echo "make setup | data | test | test-fast | report"
+	@echo "     bench (bench-cost bench-search bench-fake-quant bench-predictor) | bench-supernet | bench-quant"
+	@echo "     bench-samples | bench-quality | bench-pipeline"
 	@echo "     lut | space | supernet | samples | predictor | search | verify | export"
 	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS RUN FORMAT"
+	@echo "        TORCH_SPEC TORCH_INDEX (make setup)"
 
-# torch==2.13.0 first: it is the local CPU build; an unpinned torch would pull CUDA wheels.
+# torch first (TORCH_SPEC, from TORCH_INDEX when set), so that installing this package adds no other build.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet '$(TORCH_SPEC)'$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX),)
+	$(PY) -m pip uninstall --quiet --yes apq 2>/dev/null || true  # the distribution's name before it became apq-engine
 	$(PY) -m pip install --quiet -e '.[test,images]'
 	touch $(STAMP)
 
@@ -51,35 +66,55 @@ data: $(STAMP)
 test: setup
 	$(PY) -m pytest -q
 
+# The suite without the tests marked slow (end to end through make, notebooks, export, crash tests).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+# $(call BENCH,name,flags): bench/<name>.py writes $(BENCH_DIR)/<name>.json, then the JSON is stamped
+# with the date, commit, host and load average (`python -m apq.report stamp`); `make report` turns
+# the JSON into $(REPORT).
+BENCH = $(PY) bench/$(1).py --out $(BENCH_DIR)/$(1).json $(2) && $(PY) -m apq.report stamp $(BENCH_DIR)/$(1).json --command 'make $@'
+
 # Fast benchmarks (a few minutes): cost-model throughput, search throughput, fake-quantization
-# kernel speed, predictor metrics
-# (on synthetic samples until `make samples` has made real ones).
-bench: setup
-	$(PY) bench/cost.py
-	$(PY) bench/search.py
-	$(PY) bench/fake_quant.py
-	$(PY) bench/predictor.py $(if $(wildcard data/$(SPACE)/samples_quant.h5),,--synthetic)
+# kernel speed, predictor metrics (on synthetic samples until `make samples` has made real ones).
+bench: bench-cost bench-search bench-fake-quant bench-predictor
+
+bench-cost: setup
+	$(call BENCH,cost)
+
+bench-search: setup
+	$(call BENCH,search)
+
+bench-fake-quant: setup
+	$(call BENCH,fake_quant)
+
+bench-predictor: setup
+	$(call BENCH,predictor,$(if $(wildcard data/$(SPACE)/samples_quant.h5),,--synthetic))
+
+# docs/results.md from the committed benchmark JSON (nobody edits it by hand).
+report: $(STAMP)
+	$(PY) -m apq.report --bench-dir $(BENCH_DIR) --out $(REPORT)
 
 # Slow benchmarks on the default artifacts: sample noise/spread/throughput (~10 min) and
 # verified search quality, joint vs baselines (~1 h).
 bench-samples: supernet
-	$(PY) bench/samples.py
+	$(call BENCH,samples)
 
 bench-quality: predictor
-	$(PY) bench/search_quality.py --jobs 2
+	$(call BENCH,search_quality,--jobs 2)
 
 # Supernet sub-nets vs the same sub-nets trained from scratch (~1 h), and the whole default
 # pipeline timed stage by stage in a fresh APQ_ROOT (~1 h).
 bench-supernet: supernet
-	$(PY) bench/supernet.py
+	$(call BENCH,supernet)
 
 # The measured comparisons behind the quantization defaults: W4A4 per-channel vs per-tensor
 # weights, learned vs fixed activation ranges, and fine-tune length vs ranking (~15 min).
 bench-quant: supernet
-	$(PY) bench/quant.py
+	$(call BENCH,quant)
 
 bench-pipeline: setup
-	$(PY) bench/pipeline.py
+	$(call BENCH,pipeline)
 
 lut: setup
 	$(APQ) lut --space $(SPACE) --target $(TARGET) --preset $(PRESET)

@@ -1,9 +1,15 @@
 """Bad input, end to end: every file or value a user can get wrong, run through the CLI as a user would.
 
 Each row of :data:`ROWS` writes one bad input (small and hand-made) into a fresh APQ_ROOT, runs
-``python -m apq ...`` on it and checks what docs/architecture.md (Conventions) promises: exit code 2, exactly one
-``apq: error: ...`` line on stderr naming the problem, and no partial artifact (every file and
+``apq ...`` on it and checks what docs/architecture.md (Conventions) promises: exit code 2, exactly
+one ``apq: error: ...`` line on stderr naming the problem, and no partial artifact (every file and
 folder under the root is exactly as before the command, and no ``*.tmp`` file is left).
+
+The rows run in this process through :func:`apq.cli.main`, with the root as working folder and
+APQ_ROOT, log records and warnings sent to stderr as the console script sends them (a new
+interpreter per row cost about 3 s each); one row also runs as a separate ``python -m apq``
+process, to check that both ways give the same line. This file is the bad-input table: each
+row's ``what``, its command and the words its one line must contain.
 
 Rows that an older test already covers are listed in :data:`COVERED_ELSEWHERE` with that test's
 name, so that this file is the one place to read the whole table; a test checks that the named
@@ -15,7 +21,10 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import shutil
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +34,7 @@ import numpy as np
 import pytest
 import torch
 
+from apq.cli import main as apq_main
 from apq.data.idx import write_idx
 from apq.data.mnist import IDX_FILES
 from apq.hardware.cost import CostTable
@@ -187,6 +197,7 @@ class Row:
     words: tuple[str, ...]
     supernet: bool = False  # put a smoke-preset data/fmnist/supernet.pt under the root first
     predictor: bool = False  # put a quant predictor under predictors/fmnist/ first (search rows)
+    blocked: tuple[str, ...] = ()  # modules made unimportable while the command runs (a missing extra)
 
 
 def _idx(damage, command):
@@ -336,6 +347,16 @@ ROWS = [
         predictor=True),
     Row("energy-nan", "--energy nan", lambda root: [*SEARCH, "--energy", "nan"], ("--energy nan", f"{ENERGY_LOW:.6g} to {ENERGY_HIGH:.6g} mJ"),
         predictor=True),
+    # optional extras that are not installed: refused before any work
+    Row("extra-export", "`apq export` without onnxruntime", lambda root: ["export", "--target", "fpga"],
+        ("apq export --format all", "'export' extra", "pip install 'apq-engine[export]'"), blocked=("onnxruntime",)),
+    Row("extra-dask", "`--backend dask` without dask.distributed", lambda root: [*SAMPLES, "--backend", "dask"],
+        ("--backend dask", "'cluster' extra", "pip install 'apq-engine[cluster]'"), supernet=True,
+        blocked=("dask.distributed",)),
+    Row("extra-ray", "`--backend ray` without ray", lambda root: [*SAMPLES, "--backend", "ray", "--jobs", "2"],
+        ("--backend ray", "'ray' extra", "pip install 'apq-engine[ray]'"), supernet=True, blocked=("ray",)),
+    Row("extra-images", "an image-folder dataset without Pillow", _images(_png_bytes()),
+        ("class-per-folder", "'images' extra", "pip install 'apq-engine[images]'"), blocked=("PIL.Image",)),
 ]
 
 #: Rows of the table whose test lives next to the code it exercises: (input, command, test).
@@ -381,15 +402,68 @@ def prepare(row: Row, root: Path, supernet_file: Path) -> list[str]:
     return row.make(root)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a user sees of one command: its exit code and its stderr."""
+
+    returncode: int
+    stderr: str
+
+
+def _warning_to_stderr(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def apq_in_process(args: list[str], root: Path, capsys, monkeypatch) -> Outcome:
+    """``apq ARGS`` through :func:`apq.cli.main` in this process, in ``root`` (working folder and
+    APQ_ROOT), with log records (INFO and up) and warnings on stderr as in a console run."""
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("APQ_ROOT", str(root))
+    capsys.readouterr()
+    logger, handler = logging.getLogger(), logging.StreamHandler(sys.stderr)  # capsys's stderr, now
+    level, threads = logger.level, torch.get_num_threads()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _warning_to_stderr
+            try:
+                code = apq_main(list(args))
+            except SystemExit as exit_:  # argparse's refusals
+                code = exit_.code
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        torch.set_num_threads(threads)
+    return Outcome(code, capsys.readouterr().err)
+
+
+def assert_refused_leaving_nothing(row: Row, result, root: Path, before: dict[str, str]) -> None:
+    assert_user_error(result, *row.words)
+    after = snapshot(root)
+    assert after == before, f"left behind or changed: {sorted(set(after.items()) ^ set(before.items()))}"
+    assert not list(root.rglob("*.tmp")) and not (root / "unpickled").exists()
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-def test_bad_input_is_refused_in_one_line_leaving_nothing(row, tmp_path, smoke_supernet):
+def test_bad_input_is_refused_in_one_line_leaving_nothing(row, tmp_path, smoke_supernet, capsys, monkeypatch):
+    args = prepare(row, tmp_path, smoke_supernet)
+    before = snapshot(tmp_path)
+    for name in row.blocked:
+        monkeypatch.setitem(sys.modules, name, None)  # `import name` now raises ImportError
+    assert_refused_leaving_nothing(row, apq_in_process(args, tmp_path, capsys, monkeypatch), tmp_path, before)
+
+
+@pytest.mark.parametrize("row_id", ["h5-other-space"])
+def test_a_row_as_its_own_process_gives_the_same_line(row_id, tmp_path, smoke_supernet, capsys, monkeypatch):
+    """The in-process harness against the console path: the same row, same root, same one line."""
+    row = next(r for r in ROWS if r.id == row_id)
     args = prepare(row, tmp_path, smoke_supernet)
     before = snapshot(tmp_path)
     result = apq(*args, root=tmp_path, timeout=120)
-    assert_user_error(result, *row.words)
-    after = snapshot(tmp_path)
-    assert after == before, f"left behind or changed: {sorted(set(after.items()) ^ set(before.items()))}"
-    assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "unpickled").exists()
+    assert_refused_leaving_nothing(row, result, tmp_path, before)
+    assert apq_in_process(args, tmp_path, capsys, monkeypatch).stderr == result.stderr
 
 
 @pytest.mark.parametrize("what,command,test", COVERED_ELSEWHERE, ids=[t.split("::")[1] for *_, t in COVERED_ELSEWHERE])

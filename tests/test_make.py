@@ -27,6 +27,7 @@ def root(tmp_path_factory):
     return tmp_path_factory.mktemp("make_root")
 
 
+@pytest.mark.slow
 def test_make_search_builds_everything_upstream_then_verifies(root):
     result = make(root, "search", "TARGET=fpga", "SEARCH_FLAGS=--baselines", *SMOKE)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,6 +42,7 @@ def test_make_search_builds_everything_upstream_then_verifies(root):
     assert config["predictor"]["sequential_fp32_predictor"].endswith("predictors/fmnist/fp32.pt")
 
 
+@pytest.mark.slow
 def test_second_make_search_reuses_the_upstream_artifacts(root):
     upstream = [p for folder in ("data/fmnist", "predictors/fmnist") for p in (root / folder).glob("[!.]*.*")]
     before = {p: p.stat().st_mtime_ns for p in upstream}
@@ -52,6 +54,7 @@ def test_second_make_search_reuses_the_upstream_artifacts(root):
     assert (root / "results/fmnist/bitfusion/latest/verify.json").is_file()
 
 
+@pytest.mark.slow
 def test_make_export_writes_onnx_and_torch_of_the_verified_winner(root):
     result = make(root, "export", "TARGET=fpga", *SMOKE)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from apq.commands.common import add_run_args, non_negative_int, space_and_run
+from apq.extras import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ def run(args) -> int:
 
     from apq.export.run import FORMATS, ExportOptions, export_run
 
+    if "onnx" in FORMATS[args.export_format]:
+        require_extra(("onnx", "onnxruntime"), "export", f"apq export --format {args.export_format}")
     space, run_dir, _ = space_and_run(args, "export")
     options = ExportOptions(FORMATS[args.export_format], args.test_images, threads=args.threads)
     folder, report = export_run(run_dir, space, Path(args.output) if args.output else None, options, args.data_dir)

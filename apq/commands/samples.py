@@ -29,11 +29,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from apq.nn.runtime import usable_cpus
     from apq.samples.generate import RunOptions, generate_samples
+    from apq.samples.parallel import require_backend
     from apq.space.registry import create_space
 
     if args.jobs == 0 or args.n == 0:
         raise UserError(f"--{'jobs' if args.jobs == 0 else 'n'} must be at least 1")
     config = resolve_config_args(args)
+    require_backend(args.backend)
     space = create_space(args.space)
     kind = "quant" if args.quant else "fp32"
     jobs = args.jobs or usable_cpus()

@@ -1,6 +1,6 @@
 """Class-per-folder image datasets: ``root/train/<class>/*.png`` and ``root/test/<class>/*``.
 
-Needs Pillow (the optional extra ``apq[images]``). Every image is converted to the requested
+Needs Pillow (the optional extra ``apq-engine[images]``). Every image is converted to the requested
 mode (``"L"`` grayscale, C = 1, or ``"RGB"``, C = 3) and resized to ``size`` x ``size`` pixels
 with bilinear filtering. Classes are the sub-folder names, sorted; train and test must have the
 same set.
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from apq.errors import UserError
+from apq.extras import require_extra
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MODES = {"L": 1, "RGB": 3}  # Pillow mode -> channels
@@ -22,11 +23,7 @@ MODES = {"L": 1, "RGB": 3}  # Pillow mode -> channels
 
 def _pillow():
     """Import Pillow's Image module, or explain how to install it."""
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        raise UserError("folder datasets need Pillow; run: pip install apq[images]") from exc
-    return Image
+    return require_extra(("PIL.Image",), "images", "a class-per-folder image dataset")[0]
 
 
 def list_classes(split_dir: Path) -> list[str]:

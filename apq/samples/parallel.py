@@ -17,9 +17,21 @@ from contextlib import contextmanager
 from joblib import parallel_config
 
 from apq.errors import UserError
+from apq.extras import require_extra
 
 log = logging.getLogger(__name__)
 BACKENDS = ("loky", "dask", "ray")
+
+
+#: The optional extra each backend needs, and the modules that make it: (extra, modules).
+BACKEND_EXTRAS = {"dask": ("cluster", ("dask.distributed",)), "ray": ("ray", ("ray", "ray.util.joblib"))}
+
+
+def require_backend(backend: str) -> None:
+    """UserError naming the extra to install when ``backend``'s packages cannot be imported."""
+    if backend in BACKEND_EXTRAS:
+        extra, modules = BACKEND_EXTRAS[backend]
+        require_extra(modules, extra, f"--backend {backend}")
 
 
 @contextmanager
@@ -42,10 +54,9 @@ def _loky(jobs: int, address):
 
 @contextmanager
 def _dask(jobs: int, address: str | None):
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise UserError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from None
+    require_backend("dask")
+    from dask.distributed import Client, LocalCluster
+
     cluster = None if address else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                                 dashboard_address=None, host="127.0.0.1")
     try:
@@ -66,11 +77,10 @@ def _dask(jobs: int, address: str | None):
 
 @contextmanager
 def _ray(jobs: int, address: str | None):
-    try:
-        import ray
-        from ray.util.joblib import register_ray
-    except ImportError:
-        raise UserError("--backend ray needs ray, which is not installed: pip install ray") from None
+    require_backend("ray")
+    import ray
+    from ray.util.joblib import register_ray
+
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, num_cpus=None if address else jobs)

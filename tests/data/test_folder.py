@@ -91,5 +91,5 @@ def test_without_pillow(folder, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pil)
-    with pytest.raises(UserError, match=r"pip install apq\[images\]"):
+    with pytest.raises(UserError, match=r"pip install 'apq-engine\[images\]'"):
         load_image_folder(folder)

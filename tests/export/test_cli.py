@@ -43,6 +43,7 @@ def verified_run(tmp_path, trained):
     return run
 
 
+@pytest.mark.slow
 def test_export_writes_torch_and_onnx_checked_on_test_images(verified_run, capsys):
     assert main(["export", "--target", "fpga", "--test-images", "1000", "--threads", "1"]) == 0
     folder = verified_run / "export"

@@ -2,6 +2,7 @@
 import json
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from apq.cli import main
@@ -16,6 +17,7 @@ from apq.verify.config import get_verify_config
 from tests.helpers.search import save_smoke_supernet, search
 
 
+@pytest.mark.slow
 def test_verify_writes_the_winner_and_redoes_it_when_missing(tmp_path, monkeypatch):
     search("w1")
     save_smoke_supernet()

@@ -63,6 +63,7 @@ def test_cli_import_then_load_for_search(tmp_path, apq_encodings):
     assert torch.load(predictor_path("imagenet-apq", "quant"), weights_only=True)["source"] == "apq-import"
 
 
+@pytest.mark.slow
 def test_cli_import_then_search_end_to_end(tmp_path):
     """`apq predictor --import-apq` then `apq search` on imagenet-apq, both as a user runs them."""
     from apq.hardware.cost import CostTable

@@ -1,6 +1,7 @@
 """``apq predictor`` end to end on small SYNTHETIC sample files, and its error paths."""
 import json
 
+import pytest
 import torch
 
 from apq.cli import main
@@ -10,6 +11,7 @@ from tests.helpers.cli import apq
 METRIC_KEYS = {"rmse", "kendall_tau", "pairwise_acc", "n_train", "n_test"}
 
 
+@pytest.mark.slow
 def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
     root, result = smoke_run
     assert result.returncode == 0, result.stderr
@@ -32,6 +34,7 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
     assert load_quant_predictor("fmnist").encoding_dim == 360
 
 
+@pytest.mark.slow
 def test_rerun_is_a_no_op(smoke_run, monkeypatch, caplog):
     root, _ = smoke_run
     monkeypatch.setenv("APQ_ROOT", str(root))

@@ -1,10 +1,12 @@
 """notebooks/01_predictor.ipynb runs headless on the smoke artifacts (APQ_ROOT points at them)."""
 import nbformat
 from nbclient import NotebookClient
+import pytest
 
 from tests.helpers.cli import PROJECT
 
 
+@pytest.mark.slow
 def test_predictor_notebook_executes(smoke_run, monkeypatch):
     root, result = smoke_run
     assert result.returncode == 0, result.stderr

@@ -5,6 +5,7 @@ from apq.samples.store import read_samples
 from tests.helpers.cli import apq, assert_user_error
 
 
+@pytest.mark.slow
 def test_smoke_end_to_end_then_up_to_date(root):
     first = apq("samples", "--preset", "smoke", "--n", "2", "--jobs", "1", root=root)
     assert first.returncode == 0, first.stderr

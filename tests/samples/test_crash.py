@@ -29,6 +29,7 @@ def _rows(path) -> int:
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(CASES))
 def test_sigkilled_samples_resume_to_the_uninterrupted_file(kind, root, tmp_path_factory):
     flags, n = CASES[kind]

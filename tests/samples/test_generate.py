@@ -54,6 +54,7 @@ def test_fp32_file_holds_the_documented_columns_and_attributes(root):
     assert len(stamp["upstream"]["supernet.pt"]) == 16 and len(stamp["fingerprint"]) == 16
 
 
+@pytest.mark.slow
 def test_same_samples_with_one_or_two_jobs(root):
     serial = make("quant", 3, jobs=1)
     assert serial.attrs["encoding_dim"] == Encoder(SPACE).dim
@@ -146,6 +147,7 @@ def test_sample_config_validation():
         get_sample_config("huge")
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_makes_the_same_samples(root):
     """Issue 7's cluster path: two dask workers on loopback give the samples of a local run."""
     pytest.importorskip("dask.distributed")
@@ -157,6 +159,7 @@ def test_dask_local_cluster_makes_the_same_samples(root):
     np.testing.assert_array_equal(local.loss, clustered.loss)
 
 
+@pytest.mark.slow
 def test_dask_cluster_at_an_address_makes_the_same_samples(root):
     """``--backend dask --address``: a cluster started outside the run (here by the test, two
     worker processes on loopback) gives the samples of a local loky run."""

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import nbformat
 from nbclient import NotebookClient
+import pytest
 
 from apq.cli import main
 from apq.quant.config import get_quant_config
@@ -26,6 +27,7 @@ def fake_verification(run_dir, monkeypatch):
                       get_verify_config("smoke"), 0, {})
 
 
+@pytest.mark.slow
 def test_notebook_executes_on_smoke_artifacts(tmp_path, monkeypatch):
     save_random_predictor("fmnist")
     for target, flags in (("fpga", ["--baselines"]), ("bitfusion", ["--latency", "1.2"])):

@@ -1,6 +1,7 @@
 """A real ``apq supernet`` killed with SIGKILL mid-training resumes to the very same supernet."""
 import signal
 
+import pytest
 import torch
 
 from tests.helpers.cli import sigkill_when, start_apq
@@ -31,6 +32,7 @@ def _state(root):
     return torch.load(root / "data" / "fmnist" / "supernet.pt", weights_only=True)["state_dict"]
 
 
+@pytest.mark.slow
 def test_sigkilled_training_resumes_to_the_uninterrupted_weights(tmp_path, smoke_root):
     folder = tmp_path / "data" / "fmnist"
     killed = sigkill_when(start_apq(tmp_path, SUPERNET), _inodes_seen(folder / "supernet.ckpt.pt"))

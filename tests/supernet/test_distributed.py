@@ -50,6 +50,7 @@ def _ranks(root):
     return [torch.load(root / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
 
+@pytest.mark.slow
 def test_ranks_train_on_their_own_half_of_every_batch(ddp_root):
     shares = [dump["shares"] for dump in _ranks(ddp_root)]
     assert len(shares[0]) == len(shares[1]) == 4 * 3 - 2  # smoke: 3 steps per phase, 2 done before
@@ -57,6 +58,7 @@ def test_ranks_train_on_their_own_half_of_every_batch(ddp_root):
         assert batch == batch1 == 32 and (lo0, hi0, lo1, hi1) == (0, 16, 16, 32) and w0 == w1 == 1.0
 
 
+@pytest.mark.slow
 def test_ranks_end_with_identical_weights_and_teacher_logits(ddp_root):
     first, second = _ranks(ddp_root)
     for key, value in first["state"].items():
@@ -65,6 +67,7 @@ def test_ranks_end_with_identical_weights_and_teacher_logits(ddp_root):
     assert torch.equal(first["teacher_logits"], second["teacher_logits"])
 
 
+@pytest.mark.slow
 def test_rank0_writes_the_single_process_format(ddp_root, smoke_root, fmnist):
     folder = ddp_root / "data" / "fmnist"
     assert sorted(p.name for p in folder.iterdir()) == ["supernet.json", "supernet.pt", "supernet.stamp.json"]

@@ -1,0 +1,120 @@
+"""docs/results.md is generated from results/bench/*.json: figures, targets, provenance, missing runs."""
+import json
+
+from apq.report import BENCHES, main, render, stamp
+from tests.helpers.cli import PROJECT
+
+
+def _search_case(space, target, median):
+    rate = {"median": median, "min": median * 0.9, "max": median * 1.1, "runs": 9}
+    return {"space": space, "target": target, "candidates_per_s": rate, "nsga2_candidates_per_s": rate}
+
+
+def _write(folder, name, report):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(report))
+
+
+def test_figures_targets_and_missing_benchmarks(tmp_path):
+    bench = tmp_path / "bench"
+    _write(bench, "search", {"cases": [_search_case("imagenet-apq", "bitfusion", 56512.0),
+                                       _search_case("fmnist", "fpga", 41234.0)],
+                             "torch_threads_while_searching": 1, "target_candidates_per_s": 50000,
+                             "load_average_before": [3.5, 2.0, 1.0], "load_average_after": [3.9, 2.5, 1.2],
+                             "cpu_count": 2,
+                             "recorded": {"date": "2026-12-03 06:10 UTC", "commit": "abc123def456", "host": "vm",
+                                          "cpus": 2, "load_average": [3.9, 2.5, 1.2], "command": "make bench-search"}})
+    _write(bench, "fake_quant", {"threads": 2, "cases": [
+        {"shape": [64, 48, 28, 28], "repeats": 9, "lsq_ms_median": 5.71, "composed_ms_median": 20.04,
+         "torch_fused_ms_median": 22.5, "speedup_vs_composed": 3.51}], "created": "2026-12-02 21:00:00"})
+    page = render(bench)
+    search = page.split("## Search throughput")[1].split("## ")[0]
+    assert "Measured 2026-12-03 06:10 UTC at commit `abc123def456` on host `vm` (2 CPUs, load average " \
+           "3.90 / 2.50 / 1.20 after the run) by `make bench-search`." in search
+    assert "| GA candidates per second, end to end, imagenet-apq / bitfusion, 1 torch thread (median of 9) | " \
+           "56.5k/s (min 50.9k/s) (met) | >= 50.0k/s | `make bench-search` (`bench/search.py`) |" in search
+    assert "41.2k/s (min 37.1k/s) (**missed**)" in search
+    assert "3.50 / 2.00 / 1.00 / 3.90 / 2.50 / 1.20 on 2 CPUs" in search
+    fake_quant = page.split("## Fake-quantization kernel")[1].split("## ")[0]
+    assert "5.71 / 20.04 / 22.50 ms (x3.5 vs composed)" in fake_quant
+    assert "Measured 2026-12-02 21:00:00 (no provenance stamp" in fake_quant
+    for b in BENCHES:
+        if b.name not in ("search", "fake_quant"):
+            assert f"| not measured yet: run `make {b.make}` | - |" in page.split(f"## {b.title}\n")[1].split("## ")[0]
+    assert "%" not in page.split("## Supernet\n")[1].split("## ")[0]  # no figure for a missing JSON
+
+
+def test_a_json_without_a_field_asks_for_a_rerun(tmp_path):
+    _write(tmp_path, "cost", {"throughput": [{"space": "fmnist"}]})
+    section = render(tmp_path).split("## Hardware cost model")[1].split("## ")[0]
+    assert "cost.json lacks a field this page reads (KeyError: 'target'); rerun `make bench-cost`" in section
+
+
+def test_stamp_records_where_and_when(tmp_path, monkeypatch):
+    monkeypatch.chdir(PROJECT)  # a git checkout: the commit is known
+    path = tmp_path / "cost.json"
+    path.write_text(json.dumps({"throughput": []}))
+    assert main(["stamp", str(path), "--command", "make bench-cost"]) == 0
+    recorded = json.loads(path.read_text())["recorded"]
+    assert recorded["command"] == "make bench-cost" and recorded["cpus"] >= 1 and len(recorded["load_average"]) == 3
+    assert len(recorded["commit"].removesuffix("+dirty")) == 12 and recorded["date"].endswith(" UTC")
+    stamp(path, "again")
+    assert json.loads(path.read_text())["throughput"] == []
+
+
+def test_committed_page_is_what_the_committed_json_makes(tmp_path):
+    """Nobody edits docs/results.md by hand: regenerate it from results/bench/ and compare."""
+    out = tmp_path / "results.md"
+    assert main(["--bench-dir", str(PROJECT / "results" / "bench"), "--out", str(out)]) == 0
+    assert (PROJECT / "docs" / "results.md").read_text() == out.read_text(), \
+        "docs/results.md differs from what results/bench/*.json make: run `make report` and commit both"
+
+
+#: Hand-made JSON of the slow benchmarks, in the shapes their scripts write (bench/*.py).
+SLOW = {
+    "supernet": {"supernet_json": {"largest_test_acc": 92.12, "smallest_test_acc": 88.9, "train_seconds": 815.0},
+                 "subnets": [{"subnet": "smallest", "scratch_epochs": 8.4, "supernet_test_acc": 89.62,
+                              "scratch_test_acc": 92.18}]},
+    "samples": {"targets": {"eval_noise_std_max": 0.3, "spread_over_noise_min": 5},
+                "fp32": {"subnets": 20, "eval_noise_std": 0.21, "accuracy_spread_std": 0.7, "spread_over_noise": 3.33,
+                         "samples_per_minute": 95.2, "workers": 2},
+                "quant": {"subnets": 20, "eval_noise_std": 0.35, "accuracy_spread_std": 0.68,
+                          "spread_over_noise": 1.94, "samples_per_minute": 20.1, "workers": 2},
+                "estimated_stage_minutes": 18.0, "drop_by_bits": {"w4a4": {"mean": 1.2, "min": 0.4, "max": 2.0,
+                                                                           "subnets": 6}}},
+    "quant": {"w4a4": {"after_20_steps": {
+        "per_channel_learned": {"mean_acc": 88.1, "minus_default_mean": 0.0, "minus_default_std": 0.0,
+                                "default_wins": 0, "subnets": 8},
+        "per_tensor_fixed": {"mean_acc": 80.0, "minus_default_mean": -8.1, "minus_default_std": 1.5,
+                             "default_wins": 8, "subnets": 8}}},
+              "finetune_length": {"250": {"kendall_tau": 0.9, "pairwise_acc": 0.95, "mean_acc": 90.0,
+                                          "minus_reference_mean": -0.06, "minus_reference_std": 0.16,
+                                          "cpu_seconds_per_sample": 20.5},
+                                  "reference": {"steps": 300, "mean_acc": 90.1}}},
+    "search_quality": {"cases": [
+        {"target": "fpga", "budget": "tight", "latency_limit_ms": 1.729,
+         "joint": {"predicted_acc": 90.95, "measured_acc": 90.06},
+         "baselines": {"sequential": {"measured_acc": 89.0}, "uniform_w8a8": {"measured_acc": 90.06}},
+         "joint_measures_at_least_sequential_and_w8a8": True, "joint_abs_error_within_1_5": True},
+        {"target": "bitfusion", "budget": "loose", "latency_limit_ms": 0.74, "error": "verify failed"}]},
+    "pipeline": {"preset": "default", "seconds": {"supernet": 827.0},
+                 "targets": {"pipeline_fpga_s": {"seconds": 1938.0, "limit_s": 3600.0, "pass": True, "applies": True,
+                                                 "what": "fresh root to a verified make search"},
+                             "make_search_bitfusion_s": {"seconds": 31.2, "limit_s": 30.0, "pass": False,
+                                                         "applies": True, "what": "second make search"}},
+                 "winners": {"fpga": {"predicted_acc": 91.61, "measured_acc": 90.46}}, "error": None},
+}
+
+
+def test_every_slow_benchmark_renders_its_figures(tmp_path):
+    for name, report in SLOW.items():
+        _write(tmp_path, name, report)
+    page = render(tmp_path)
+    assert "lacks a field" not in page
+    for expected in ("92.12 % / 88.90 % (**missed**) | >= 92.0 / 89.0",
+                     "0.35 points (**missed**) | <= 0.3", "0.70 points / 0.21 = 3.33x (**missed**)",
+                     "per tensor fixed minus the default (8 sub-nets) | -8.10 +- 1.50 points; the default wins 8 of 8",
+                     "fine-tune of 250 steps vs 300", "fpga tight (1.729 ms): joint winner predicted / measured",
+                     "90.06 vs 89.00 / 90.06 (met)", "bitfusion loose (0.74 ms) | failed: verify failed",
+                     "1938 s (met) | <= 3600 s", "31 s (**missed**) | <= 30 s", "91.61 / 90.46 %"):
+        assert expected in page, expected
