@@ -11,18 +11,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
-from apq.hardware.calibration import fit_report, load_reference
+from apq.hardware.calibration import APQ_BITFUSION_TABLE, fit_report, load_reference
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.io import project_root, write_json
 from apq.space.genome import Rules, sample
 from apq.space.registry import create_space
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "bitfusion_apq_calibration.json"
+REFERENCE = APQ_BITFUSION_TABLE  # APQ's BitFusion entries, committed with the package (see its README)
 CASES = (("imagenet-apq", "bitfusion"), ("fmnist", "bitfusion"), ("fmnist", "fpga"))
 
 
