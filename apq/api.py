@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,8 +273,8 @@ def export(run: "Run | str | Path | None" = None, *, format: str = "all", space:
 class Run:
     """A search run folder read back: ``config`` (config.json), ``best`` (best.json: the winner and
     each baseline's), ``front`` (pareto.csv: one dict per front member of every method, numbers as
-    float, blanks as None, ``genome`` a list of choice indices), ``logbook`` (logbook.csv: per
-    generation and method), ``verify`` (verify.json, None before verification)."""
+    float, blanks and NaN as None, ``genome`` a list of choice indices), ``logbook`` (logbook.csv:
+    per generation and method, read alike), ``verify`` (verify.json, None before verification)."""
 
     path: Path
     config: dict
@@ -286,21 +287,26 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
+    def space(self):
+        """The :class:`~apq.space.space.SearchSpace` the run searched, rebuilt from its stored config
+        (a built-in or a user space alike)."""
+        from apq.space.config import SpaceConfig
+        from apq.space.space import SearchSpace
+
+        return SearchSpace(SpaceConfig.from_dict(self.config["space_config"]["config"]))
+
     def candidates(self) -> dict:
         """Every evaluated candidate (``candidates.csv.gz``, read on each call: a default run with
         baselines holds ~300,000 rows) as numpy columns: ``method`` (str), ``generation`` and
         ``feasible`` (int64), ``predicted_acc`` (%), ``latency_ms``, ``energy_mj`` (NaN where the
         target has none), ``bitops`` (float64), and ``genome`` (int64, N x genes)."""
         from apq.search.candidates import CANDIDATES, read_candidates
-        from apq.space.config import SpaceConfig
-        from apq.space.space import SearchSpace
 
         path = self.path / CANDIDATES
         if not path.is_file():
             raise UserError(f"run {self.path} has no {CANDIDATES} (searched before every candidate was kept); "
                             "rerun 'apq search'")
-        space = SearchSpace(SpaceConfig.from_dict(self.config["space_config"]["config"]))  # built-in or user space
-        columns, genomes = read_candidates(path, space)
+        columns, genomes = read_candidates(path, self.space())
         return {**columns, "genome": genomes}
 
 
@@ -332,7 +338,7 @@ def locate_run(run, space: str | None = None, target: str | None = None, verb: s
         raise UserError(f"give a RUN or --target to {verb} the latest run of that target")
     loaded = load_run(run, space, target)
     stored = loaded.config.get("space")
-    run_space = create_space(space or stored)
+    run_space = create_space(space) if space else loaded.space()
     if stored != run_space.name:
         raise UserError(f"run {loaded.path} searched space '{stored}', not '{run_space.name}'; pass --space {stored}")
     return run_space, loaded.path, loaded.config
@@ -343,7 +349,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _read_table(path: Path) -> list[dict]:
-    """Rows of a run's CSV file: numbers as int or float, blanks as None, a genome as a list of ints."""
+    """Rows of a run's CSV file as dicts (see :func:`_cell`)."""
     if not path.is_file():
         return []
     with open(path, newline="") as handle:
@@ -351,16 +357,18 @@ def _read_table(path: Path) -> list[dict]:
 
 
 def _cell(key: str, value: str):
+    """One CSV cell: text columns as they are, a genome as ints, a number as int or float, and a
+    blank or NaN (a statistic with no feasible candidate yet) as None."""
     if key in _TEXT_COLUMNS:
         return value
     if key == "genome":
         return [int(part) for part in value.split()]
-    if value == "":
-        return None
     try:
         return int(value)
     except ValueError:
-        try:
-            return float(value)
-        except ValueError:
-            return value
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return None if value == "" else value
+    return None if math.isnan(number) else number

@@ -61,6 +61,7 @@ def test_load_run_reads_every_file_typed_and_consistent(searched, tmp_path):
     run = searched
     assert run.path == (tmp_path / "results/fmnist/fpga/api").resolve() and run.name == "api"
     assert run.verify is None and run.best["method"] in {"ga", "nsga2"} and run.config["baselines"] is True
+    assert run.space().name == "fmnist" and run.space().n_genes == 64
     for loaded in (apq.load_run(run.path), apq.load_run("api", target="fpga"), apq.load_run(target="fpga")):
         assert loaded == run  # by path, by name, and the latest run
 
@@ -75,6 +76,7 @@ def test_load_run_reads_every_file_typed_and_consistent(searched, tmp_path):
     assert accs == sorted(accs)  # a Pareto front: costlier members predict higher accuracy
     assert {row["method"] for row in run.logbook} >= {"ga", "random"}
     assert all(isinstance(row["gen"], int) for row in run.logbook)
+    assert all(value == value for row in run.logbook for value in row.values())  # NaN read as None
 
     columns = run.candidates()
     n = len(columns["method"])
