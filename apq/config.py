@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
 
+import apq as _apq
 from apq.errors import UserError
 from apq.predictor.config import PREDICTOR_PRESETS, PredictorConfig
 from apq.presets import PRESETS as PRESET_SECTIONS, Preset
@@ -262,3 +263,6 @@ _SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
 def _show(value) -> str:
     """``value`` as the user wrote it: text quoted, other values in JSON."""
     return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
+_apq.make_callable(__name__)  # apq.config(...) is apq.api.config(...) (see apq/__init__.py)

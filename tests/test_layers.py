@@ -19,7 +19,7 @@ APQ = Path(__file__).resolve().parents[1] / "apq"
 
 #: Bottom to top. Packages of one layer may not import each other.
 LAYERS: list[set[str]] = [
-    {"", "errors"},  # "" is apq/__init__.py (__version__)
+    {"", "errors"},  # "" is apq/__init__.py (__version__; apq.search(...) etc. reach apq.api only when called)
     {"io", "settings", "extras"},
     {"presets", "stages"},  # stages: freshness, locks, paths and staged writes every stage uses
     {"data", "space"},
@@ -34,6 +34,7 @@ LAYERS: list[set[str]] = [
     {"export"},
     {"config"},  # the run config: one section per stage, from each stage's own config module
     {"pipeline"},
+    {"api"},  # the pipeline as Python functions over the stages and the run config; the commands wrap it
     {"commands", "report"},
     {"cli"},
     {"__main__"},

@@ -64,18 +64,6 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
 def space_and_run(args: argparse.Namespace, verb: str):
     """(space, run folder, its config.json) of ``RUN`` or of the latest run of ``--target``, checked to belong to
     ``--space``; ``verb`` names the command in the error when neither is given."""
-    import json
+    from apq.api import locate_run
 
-    from apq.errors import UserError
-    from apq.search.outputs import resolve_run_dir
-    from apq.space.registry import create_space
-
-    space = create_space(args.space)
-    if args.run_name is None and args.target is None:
-        raise UserError(f"give a RUN or --target to {verb} the latest run of that target")
-    run_dir = resolve_run_dir(space.name, args.target or "", args.run_name)
-    config = json.loads((run_dir / "config.json").read_text())
-    if config.get("space") != space.name:
-        raise UserError(f"run {run_dir} searched space '{config.get('space')}', not '{space.name}'; "
-                        f"pass --space {config.get('space')}")
-    return space, run_dir, config
+    return locate_run(args.run_name, args.space, args.target, verb)

@@ -1,10 +1,10 @@
 """``apq export``: the verified joint winner of a search run as PyTorch (state dict + JSON spec) and ONNX (QDQ)."""
 from __future__ import annotations
 
+import json
 import logging
 
-from apq.commands.common import add_run_args, non_negative_int, space_and_run
-from apq.extras import require_extra
+from apq.commands.common import add_run_args, non_negative_int
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +22,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
+    from apq import api
+    from apq.export.run import REPORT
 
-    from apq.export.run import FORMATS, ExportOptions, export_run
-
-    if "onnx" in FORMATS[args.export_format]:
-        require_extra(("onnx", "onnxruntime"), "export", f"apq export --format {args.export_format}")
-    space, run_dir, _ = space_and_run(args, "export")
-    options = ExportOptions(FORMATS[args.export_format], args.test_images, threads=args.threads)
-    folder, report = export_run(run_dir, space, Path(args.output) if args.output else None, options, args.data_dir)
-    _print(report, folder)
+    folder = api.export(args.run_name, format=args.export_format, space=args.space, target=args.target,
+                        output=args.output, test_images=args.test_images, threads=args.threads,
+                        data_dir=args.data_dir)
+    _print(json.loads((folder / REPORT).read_text()), folder)
     return 0
 
 

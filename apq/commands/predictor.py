@@ -20,21 +20,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from apq.predictor.apq_import import import_apq_predictor
-    from apq.predictor.build import build_predictors
+    from apq import api
     from apq.predictor.load import predictor_dir
     from apq.space.registry import create_space
 
-    config = resolve_config_args(args)
-    space = create_space(args.space)
-    if args.import_apq:
-        print(import_apq_predictor(args.import_apq, space))
-        return 0
-    metrics = build_predictors(space, config.preset, config.predictor, force=args.force)
-    folder = predictor_dir(space.name)
-    if metrics is None:
-        log.info("%s is up to date (same sample files and settings); nothing to do (--force rebuilds)", folder)
-    else:
-        log.info("wrote %s in %.1f s", folder, metrics["seconds"])
-    print(folder / "metrics.json")
+    result = api.predictor(args.space, preset=resolve_config_args(args), force=args.force, import_apq=args.import_apq)
+    print(result["path"] if args.import_apq else predictor_dir(create_space(args.space).name) / "metrics.json")
     return 0

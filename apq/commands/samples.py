@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 
 from apq.commands.common import add_common, non_negative_int, resolve_config_args
-from apq.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +26,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from apq.nn.runtime import usable_cpus
-    from apq.samples.generate import RunOptions, generate_samples
-    from apq.samples.parallel import require_backend
-    from apq.space.registry import create_space
+    from apq import api
 
-    if args.jobs == 0 or args.n == 0:
-        raise UserError(f"--{'jobs' if args.jobs == 0 else 'n'} must be at least 1")
-    config = resolve_config_args(args)
-    require_backend(args.backend)
-    space = create_space(args.space)
-    kind = "quant" if args.quant else "fp32"
-    jobs = args.jobs or usable_cpus()
-    options = RunOptions(jobs, args.backend, args.address, args.data_dir)
-    path = generate_samples(space, args.space, kind, args.n or config.samples.count(kind), config.preset,
-                            config.samples, config.quant, options, force=args.force)
-    print(path)
+    print(api.samples(args.space, quant=args.quant, n=args.n, jobs=args.jobs, backend=args.backend,
+                      address=args.address, data_dir=args.data_dir, force=args.force,
+                      preset=resolve_config_args(args)))
     return 0

@@ -34,55 +34,13 @@ def _number(text: str) -> float:
 
 
 def run(args) -> int:
-    from apq.errors import UserError
-    from apq.hardware.cost import CostTable
-    from apq.hardware.target import create_target
-    from apq.search.constraint import resolve_constraint
-    from apq.search.outputs import default_run_name, new_run_dir
-    from apq.search.run import search_and_write
-    from apq.space.genome import Rules
-    from apq.space.registry import create_space
+    from apq import api
 
-    settings = resolve_config_args(args, generations="search.generations")
-    preset, config = settings.preset, settings.search
-    space = create_space(args.space)
-    seed = preset.seed if args.seed is None else args.seed
-    target = create_target(args.target, preset, space.name)
-    if args.energy is not None and not target.has_energy:  # before the cpu target times any layer
-        raise UserError(f"target '{target.name}' cannot measure energy; constrain --latency instead")
-    table = CostTable(space, target)
-    rules = Rules(space, table.target.forbidden)
-    constraint = resolve_constraint(table, rules, args.latency, args.energy, config.default_budget_samples, seed)
-    run_dir = new_run_dir(space.name, table.target.name, args.run_name or default_run_name(seed))
-    predictor, predictor_info = _load_predictor(space, args.predictor)
-    fp32_predictor = _fp32_predictor(space, predictor_info) if args.baselines else None
-    best = search_and_write(run_dir, table, predictor, predictor_info, constraint, config, preset, seed, args.baselines,
-                            fp32_predictor)
-    _print_summary(best, run_dir)
+    run = api.search(args.space, args.target, latency=args.latency, energy=args.energy, baselines=args.baselines,
+                     seed=args.seed, run_name=args.run_name, predictor_path=args.predictor,
+                     preset=resolve_config_args(args, generations="search.generations"), upstream=False, verify=False)
+    _print_summary(run.best, run.path)
     return 0
-
-
-def _load_predictor(space, path):
-    from apq.predictor.load import load_quant_predictor, predictor_path
-
-    predictor = load_quant_predictor(space, path)
-    return predictor, {"path": str(path or predictor_path(space.name, "quant")), "kind": "quant",
-                       "encoding_dim": int(predictor.encoding_dim)}
-
-
-def _fp32_predictor(space, predictor_info: dict):
-    """The fp32 predictor for the sequential baseline (``predictors/<space>/fp32.pt``), or None
-    when there is none (e.g. only an imported APQ checkpoint): that baseline then scores its
-    architecture stages with the quantization-aware predictor at W8A8. Notes which in ``predictor_info``."""
-    from apq.predictor.load import load_fp32_predictor, predictor_path
-
-    path = predictor_path(space.name, "fp32")
-    if not path.exists():
-        log.warning("no %s: the sequential baseline scores its architecture stages at W8A8", path)
-        predictor_info["sequential_fp32_predictor"] = None
-        return None
-    predictor_info["sequential_fp32_predictor"] = str(path)
-    return load_fp32_predictor(space, path)
 
 
 def _print_summary(best: dict, run_dir) -> None:

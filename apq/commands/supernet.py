@@ -22,17 +22,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from apq.space.registry import create_space
-    from apq.supernet.build import train_supernet
-    from apq.supernet.distributed import World, process_group
+    from apq import api
+    from apq.supernet.distributed import World
 
     world = World.from_env()
     if not world.is_main:  # one log and one progress bar for the whole run: rank 0's
         logging.getLogger().setLevel(logging.WARNING)
-    config = resolve_config_args(args)
-    space = create_space(args.space)
-    with process_group(world):
-        path = train_supernet(space, config.preset, config.supernet, args.data_dir, force=args.force, world=world)
+    path = api.supernet(args.space, preset=resolve_config_args(args), data_dir=args.data_dir, force=args.force,
+                        world=world)
     if world.is_main:
         print(path)
     return 0

@@ -22,36 +22,21 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    space, run_dir, run_config = space_and_run(args, "verify")
+    from apq import api
+
+    _, run_dir, _ = space_and_run(args, "verify")
     config = resolve_config_args(args, _run_base(args, run_dir), steps="verify.qat_steps",
                                  threads="verify.num_threads")
-    report = _verify(run_dir, space, config, run_config["seed"], args)
+    report = api.verify(run_dir, space=args.space, preset=config, data_dir=args.data_dir, supernet_path=args.supernet)
     _print(report, run_dir)
     return 0
 
 
 def _run_base(args, run_dir):
     """Without --preset: the run's preset, its ``preset`` section (seed, splits) as the run stored it."""
-    from dataclasses import replace
+    from apq.api import run_base_config
 
-    from apq.config import preset_config
-    from apq.export.run import run_preset
-
-    if args.preset is not None:
-        return None
-    stored = run_preset(run_dir)
-    return replace(preset_config(stored.name), preset=stored)
-
-
-def _verify(run_dir, space, config, seed: int, args) -> dict:
-    from apq.nn.runtime import pick_device
-    from apq.samples.data import load_sample_data
-    from apq.supernet.checkpoint import load_supernet
-    from apq.verify.run import verify_run
-
-    supernet, meta = load_supernet(space, args.supernet, pick_device())
-    data = load_sample_data(space, config.preset, args.data_dir, config.supernet)
-    return verify_run(run_dir, supernet, data, config.quant, config.verify, seed, meta)
+    return None if args.preset is not None else run_base_config(run_dir)
 
 
 def _print(report: dict, run_dir) -> None:

@@ -42,3 +42,23 @@ def test_notebook_executes_on_smoke_artifacts(tmp_path, monkeypatch):
     images = sum("image/png" in o.get("data", {}) for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert images >= 6  # fronts, two heat maps, two convergence plots, predicted vs measured
     assert json.loads((tmp_path / "results/fmnist/fpga/nb/verify.json").read_text())["baselines"]
+
+
+QUICKSTART = PROJECT / "notebooks" / "00_quickstart.ipynb"
+
+
+@pytest.mark.slow
+def test_quickstart_searches_from_nothing_and_plots_the_front(tmp_path, monkeypatch):
+    """The quickstart in a fresh APQ_ROOT (the kernel inherits it): every stage from the dataset to
+    the verified run, from Python, in one smoke-preset apq.search call."""
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT))  # the kernel imports this checkout's apq
+    notebook = nbformat.read(QUICKSTART, as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute()
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    text = "\n".join(o.get("text", "") for o in outputs)
+    run_dir = next((tmp_path / "results/fmnist/fpga").glob("2*"))
+    report = json.loads((run_dir / "verify.json").read_text())
+    assert str(run_dir) in text and f"measured {report['measured_acc']:.2f}%" in text
+    assert set(report["baselines"]) == {"random", "uniform_w8a8", "uniform_w4a4", "sequential"}
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 1
