@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from apq.io import atomic_path, write_json
+from apq.io import atomic_path, project_root, write_json
 
 HEADER = """# Measured results
 
@@ -66,6 +66,16 @@ class Bench:
 
 
 # ---- provenance ---------------------------------------------------------------------------------
+def bench_arguments(doc: str, name: str, repeats: int | None = None) -> argparse.ArgumentParser:
+    """The parser every ``bench/`` script starts from: ``doc``'s first line as its description,
+    ``--out`` (default ``results/bench/<name>.json`` under the project root) and, when given, ``--repeats``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / f"{name}.json"))
+    if repeats is not None:
+        parser.add_argument("--repeats", type=int, default=repeats, help=f"timed repeats (default {repeats})")
+    return parser
+
+
 def provenance(command: str) -> dict:
     """Where and when a benchmark ran: UTC date, git commit (``+dirty`` with uncommitted changes to
     tracked files other than the benchmark JSON and this page, which a run rewrites), host name, CPU

@@ -8,7 +8,6 @@ next to the minimum and maximum. The table build (once per space and target) is 
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -17,7 +16,8 @@ import numpy as np
 from apq.hardware.calibration import APQ_BITFUSION_TABLE, fit_report, load_reference
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
-from apq.io import project_root, write_json
+from apq.io import write_json
+from apq.report import bench_arguments
 from apq.space.genome import Rules, sample
 from apq.space.registry import create_space
 
@@ -44,10 +44,8 @@ def throughput(space_name: str, target_name: str, n: int, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser = bench_arguments(__doc__, "cost", repeats=7)
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "cost.json"))
     args = parser.parse_args()
     report = {"throughput": [throughput(s, t, args.n, args.repeats) for s, t in CASES]}
     if REFERENCE.exists():

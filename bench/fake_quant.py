@@ -20,7 +20,6 @@ and ``composed`` (float rounding) and the relative difference of their step grad
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
@@ -28,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from apq.io import project_root, write_json
+from apq.io import write_json
 from apq.quant.fake_quant import LsqQuantize, lsq_grad_factor
+from apq.report import bench_arguments
 
 #: (shape, q_min, q_max): the largest activations of a default sub-net, 6-bit unsigned / 8-bit signed.
 CASES = (((64, 48, 28, 28), 0, 63), ((64, 88, 14, 14), 0, 63), ((64, 176, 7, 7), -128, 127))
@@ -118,11 +118,9 @@ def time_finetune(run_dir: Path, repeats: int = 3, steps: int = 20) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser = bench_arguments(__doc__, "fake_quant", repeats=9)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = one per core)")
     parser.add_argument("--run", help="also time the fine-tune of this search run's winner (a run folder)")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "fake_quant.json"))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

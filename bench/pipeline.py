@@ -23,7 +23,6 @@ it but mark it as not applicable.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -34,7 +33,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from apq.io import project_root, write_json
+from apq.io import write_json
+from apq.report import bench_arguments
 from apq.search.outputs import latest_run
 from apq.stages.table import RunOptions, command_line, plan
 
@@ -156,11 +156,10 @@ def bench_root(path: str | None):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "pipeline")
     parser.add_argument("--preset", default="default", choices=("default", "smoke"))
     parser.add_argument("--space", default="fmnist")
     parser.add_argument("--root", help="APQ_ROOT to run in and keep (default: a fresh temporary one)")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "pipeline.json"))
     args = parser.parse_args()
     commands = stage_commands(args.space, args.preset)
     make_second = make_command(args.space, args.preset, "bitfusion")

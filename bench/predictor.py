@@ -14,7 +14,6 @@ the test split, the best any predictor can do there. Its figures say nothing abo
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -26,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from apq.io import project_root, write_json
+from apq.io import write_json
 from apq.predictor.data import load_dataset, sample_path
 from apq.predictor.metrics import evaluate
 from apq.predictor.synthetic import fp32_accuracy, quant_drop, write_synthetic_samples
+from apq.report import bench_arguments
 from apq.samples.store import read_samples
 from apq.space.registry import create_space
 
@@ -80,11 +80,10 @@ def targets(metrics: dict, wall: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "predictor")
     parser.add_argument("--space", default="fmnist")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--synthetic", action="store_true", help="SYNTHETIC sample files instead of data/<space>/")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "predictor.json"))
     args = parser.parse_args()
     space = create_space(args.space)
     load_avg = os.getloadavg()

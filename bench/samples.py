@@ -29,10 +29,11 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 
-from apq.io import project_root, write_json
+from apq.io import write_json
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
 from apq.quant.pipeline import evaluate_quantized
+from apq.report import bench_arguments
 from apq.samples import evaluate as worker
 from apq.samples.config import get_sample_config
 from apq.space.registry import create_space
@@ -123,12 +124,11 @@ def paired_tasks(kind: str, n: int) -> list[Task]:
 
 def bench_parser(doc: str, out_name: str) -> argparse.ArgumentParser:
     """Flags every sample-evaluation bench takes: --space, --preset, --jobs, --data-dir, --out."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser = bench_arguments(doc, out_name.removesuffix(".json"))
     parser.add_argument("--space", default="fmnist")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--data-dir")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / out_name))
     return parser
 
 

@@ -18,7 +18,6 @@ predictor when ``predictors/fmnist/quant.pt`` exists, else an untrained network 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -28,8 +27,9 @@ import torch
 
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
-from apq.io import project_root, write_json
+from apq.io import write_json
 from apq.nn.runtime import torch_threads
+from apq.report import bench_arguments
 from apq.search.config import get_search_config
 from apq.search.constraint import resolve_constraint
 from apq.search.evolution import evolve
@@ -157,10 +157,8 @@ def bench_case(space_name: str, target_name: str, generations: int, repeats: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser = bench_arguments(__doc__, "search", repeats=9)
     parser.add_argument("--generations", type=int, default=300)
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "search.json"))
     args = parser.parse_args()
     load_before = os.getloadavg()
     threads = get_search_config("default").torch_threads

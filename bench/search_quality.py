@@ -14,7 +14,6 @@ verification where it stopped.
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -23,7 +22,8 @@ from joblib import Parallel, delayed
 from apq.cli import main as apq
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
-from apq.io import project_root, write_json
+from apq.io import write_json
+from apq.report import bench_arguments
 from apq.search.outputs import results_dir
 from apq.space.genome import Rules, sample
 from apq.space.registry import create_space
@@ -67,13 +67,12 @@ def summarise(target: str, budget: str, limit: float, report: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "search_quality")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", nargs="+", default=["fpga", "bitfusion"])
     parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each verification")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "search_quality.json"))
     args = parser.parse_args()
     cases = Parallel(n_jobs=args.jobs)(delayed(run_case)(t, b, args.preset, args.seed, args.threads)
                                        for t in args.targets for b in BUDGETS)

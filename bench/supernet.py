@@ -10,16 +10,16 @@ over all phases). Writes ``results/bench/supernet.json``.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
 import numpy as np
 import torch
 
-from apq.io import project_root, write_json
+from apq.io import write_json
 from apq.nn.runtime import pick_device
 from apq.presets import get_preset
+from apq.report import bench_arguments
 from apq.space.registry import create_space
 from apq.space.spec import genome_string
 from apq.supernet.bn_calibration import calibrate_bn
@@ -41,12 +41,11 @@ def middle_genome(net: Supernet) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__, "supernet")
     parser.add_argument("--space", default="fmnist")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--epochs", type=float, help="scratch epochs (default: the supernet's total)")
     parser.add_argument("--data-dir")
-    parser.add_argument("--out", default=str(project_root() / "results" / "bench" / "supernet.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     space, preset = create_space(args.space), get_preset(args.preset)
