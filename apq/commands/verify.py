@@ -44,4 +44,9 @@ def _print(report: dict, run_dir) -> None:
     for name, r in rows:
         print(f"{name:>14}: predicted {r['predicted_acc']:6.2f}%  measured {r['measured_acc']:6.2f}%  "
               f"{r['latency_ms']:.4g} ms")
+        if "paired" in r:
+            d = r["paired"]
+            print(f"{'':>14}  joint minus {name}: {d['diff']:+.2f} points, 95% CI [{d['ci95'][0]:+.2f}, "
+                  f"{d['ci95'][1]:+.2f}], McNemar p = {d['p_mcnemar']:.3g} ({d['discordant'][0]} vs "
+                  f"{d['discordant'][1]} discordant images)")
     print(run_dir / "verify.json")

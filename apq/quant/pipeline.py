@@ -29,7 +29,8 @@ from apq.supernet.evaluate import EvalResult, evaluate, prepare
 class QuantEval:
     """Result of :func:`evaluate_quantized`: top-1 accuracy (percent), mean cross-entropy, number of
     images, wall seconds, the fine-tuned fake-quantized model and its fp32 teacher (both eval mode),
-    and top-1 on the even- and odd-numbered images (``halves``, percent)."""
+    top-1 on the even- and odd-numbered images (``halves``, percent) and the (count,) bool per-image
+    correctness (``correct``)."""
 
     accuracy: float
     loss: float
@@ -38,10 +39,11 @@ class QuantEval:
     model: nn.Module
     teacher: nn.Module
     halves: tuple[float, float] = (float("nan"), float("nan"))
+    correct: np.ndarray | None = None
 
     @property
     def result(self) -> EvalResult:
-        return EvalResult(self.accuracy, self.loss, self.count, self.halves)
+        return EvalResult(self.accuracy, self.loss, self.count, self.halves, self.correct)
 
 
 def _device(module: nn.Module) -> torch.device:
@@ -95,4 +97,5 @@ def evaluate_quantized(supernet: nn.Module, genome: np.ndarray, data, config: Qu
     model = qat_finetune(model, teacher, data.train_x, data.train_y, steps, config, seed)
     x, y = data.split(split)
     res = evaluate(model, x, y, config.eval_batch, config.channels_last)
-    return QuantEval(res.accuracy, res.loss, res.count, time.perf_counter() - started, model, teacher, res.halves)
+    return QuantEval(res.accuracy, res.loss, res.count, time.perf_counter() - started, model, teacher, res.halves,
+                     res.correct)

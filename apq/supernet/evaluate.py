@@ -1,7 +1,7 @@
 """Accuracy of a model or of one sub-net of a supernet on in-memory images."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -14,12 +14,14 @@ from apq.supernet.bn_calibration import calibrate_bn
 @dataclass(frozen=True)
 class EvalResult:
     """Top-1 accuracy in percent, mean cross-entropy loss (nats) and number of images;
-    ``halves``: top-1 (percent) on the even- and on the odd-numbered images."""
+    ``halves``: top-1 (percent) on the even- and on the odd-numbered images; ``correct``: (count,)
+    bool, whether each image was classified correctly (for paired comparisons, :mod:`apq.verify.stats`)."""
 
     accuracy: float
     loss: float
     count: int
     halves: tuple[float, float] = (float("nan"), float("nan"))
+    correct: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def prepare(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -41,9 +43,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         hits.append((logits.argmax(dim=1) == labels).cpu())
         loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
     count = len(x)
-    hit = torch.cat(hits).double() if hits else torch.zeros(0, dtype=torch.float64)
+    correct = torch.cat(hits).numpy() if hits else np.zeros(0, dtype=bool)
+    hit = correct.astype(np.float64)
     halves = tuple(100.0 * float(h.mean()) if len(h) else float("nan") for h in (hit[0::2], hit[1::2]))
-    return EvalResult(100.0 * float(hit.sum()) / max(count, 1), loss_sum / max(count, 1), count, halves)
+    return EvalResult(100.0 * float(hit.sum()) / max(count, 1), loss_sum / max(count, 1), count, halves, correct)
 
 
 def evaluate_subnet(supernet: nn.Module, genome: np.ndarray, calib_images: torch.Tensor,

@@ -11,6 +11,14 @@ a rerun with the same settings skips it, and ``verify.json`` replaces the partia
 ``verify.stamp.json`` (:mod:`apq.stages.fresh`: settings, supernet digest, best.json's digest)
 then marks the report up to date.
 
+Every result records which test images the candidate classified correctly (``correct_b64``: base64
+of the packed (test_images,) bool vector, :func:`apq.verify.stats.pack_correct`), kept in the JSON
+itself so that the per-candidate resume and the stamp cover it with no second file. The report
+compares the joint winner with each baseline winner on those images (``baselines.<name>.paired``:
+joint minus baseline in points, paired bootstrap 95 % interval, exact McNemar p-value; see
+:func:`apq.verify.stats.paired_comparison`). A finished result without the bits (made before they
+were recorded) is verified again.
+
 The fine-tuned fake-quantized joint winner is kept in ``winner.pt`` (see
 :mod:`apq.quant.winner`; ``apq export`` reads it) and named in the report (``winner_file``). A
 report whose winner file is missing, or holds another genome or settings, is not up to date: a
@@ -35,11 +43,12 @@ from apq.quant.winner import WINNER, read_winner, save_winner
 from apq.stages.fresh import FRESH, Stamp, freshness, read_stamp, upstream_digests, write_stamp
 from apq.stages.lock import artifact_lock
 from apq.verify.config import VerifyConfig
+from apq.verify.stats import pack_correct, paired_comparison, unpack_correct
 
 log = logging.getLogger(__name__)
 
 #: Version of verify.json's contents, part of its stamp: bumping it makes older reports stale.
-STAMP_FORMAT = "apq-verify/1"
+STAMP_FORMAT = "apq-verify/2"
 
 PARTIAL = "verify.partial.json"
 REPORT = "verify.json"
@@ -87,7 +96,8 @@ def _reported(run_dir: Path, settings: dict) -> dict:
     if report is None or report.get("settings") != settings:
         return {}
     done = {"joint": {k: v for k, v in report.items() if k not in REPORT_KEYS}}
-    done.update({name: {k: v for k, v in r.items() if k != "abs_error"} for name, r in report.get("baselines", {}).items()})
+    done.update({name: {k: v for k, v in r.items() if k not in ("abs_error", "paired")}
+                 for name, r in report.get("baselines", {}).items()})
     return done
 
 
@@ -125,7 +135,8 @@ def verify_candidate(supernet, record: dict, data, qconfig: QuantConfig, vconfig
     result = evaluate_quantized(supernet, np.asarray(record["genome"], dtype=np.int64), data, qconfig,
                                 vconfig.qat_steps, split="test", seed=seed)
     measured = {"measured_acc": float(result.accuracy), "measured_loss": float(result.loss),
-                "test_images": int(result.count), "seconds": round(time.perf_counter() - started, 2)}
+                "test_images": int(result.count), "correct_b64": pack_correct(result.correct),
+                "seconds": round(time.perf_counter() - started, 2)}
     return {**{k: record[k] for k in COST_FIELDS}, **measured, "genome": record["genome"], "arch": record["arch"],
             MODEL: result.model}
 
@@ -150,7 +161,7 @@ def _verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: Ve
     done = _finished(run_dir, settings)
     todo = candidates(best)
     for name, record in tqdm(todo, desc="verify", unit="model"):
-        if name in done and done[name]["genome"] == record["genome"] and (
+        if name in done and done[name]["genome"] == record["genome"] and "correct_b64" in done[name] and (
                 name != "joint" or winner_ok(run_dir, done[name], settings)):
             log.info("%s: already verified (%.2f%%)", name, done[name]["measured_acc"])
             continue
@@ -174,10 +185,27 @@ def _report(best: dict, done: dict, todo: list, settings: dict) -> dict:
     report = {"run": best.get("run"), "space": best.get("space"), "target": best.get("target"),
               "constraint": best["constraint"], **joint,
               "abs_error": abs(joint["predicted_acc"] - joint["measured_acc"])}
-    report["baselines"] = {name: {**done[name], "abs_error": abs(done[name]["predicted_acc"] - done[name]["measured_acc"])}
+    report["baselines"] = {name: {**done[name], "abs_error": abs(done[name]["predicted_acc"] - done[name]["measured_acc"]),
+                                  **paired(joint, done[name])}
                            for name, _ in todo if name != "joint"}
     missing = [name for name, rec in best.get("baselines", {}).items() if rec.get("predicted_acc") is None]
     if missing:
         report["not_verified"] = {name: best["baselines"][name].get("reason", "no feasible winner") for name in missing}
     report["settings"] = settings
     return report
+
+
+def correctness(result: dict) -> np.ndarray | None:
+    """A verified candidate's (test_images,) bool per-image correctness, or None if not recorded."""
+    if "correct_b64" not in result:
+        return None
+    return unpack_correct(result["correct_b64"], result["test_images"])
+
+
+def paired(joint: dict, baseline: dict) -> dict:
+    """``{"paired": ...}``: the joint winner against one baseline winner on the same test images
+    (:func:`paired_comparison`, joint minus baseline), or {} when either lacks per-image results."""
+    a, b = correctness(joint), correctness(baseline)
+    if a is None or b is None or len(a) != len(b):
+        return {}
+    return {"paired": paired_comparison(a, b)}

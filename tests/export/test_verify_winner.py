@@ -52,7 +52,7 @@ def test_a_missing_winner_redoes_only_the_joint_candidate(tmp_path, monkeypatch)
     def fake(supernet, record, data, qconfig, vconfig, seed):
         calls.append(record["genome"])
         return {**{k: record[k] for k in verify.COST_FIELDS}, "measured_acc": 50.0, "test_images": 10,
-                "genome": record["genome"], "arch": record["arch"], verify.MODEL: torch.nn.Linear(2, 2)}
+                "genome": record["genome"], "arch": record["arch"], verify.MODEL: torch.nn.Linear(2, 2), "correct_b64": "AAA="}
 
     monkeypatch.setattr(verify, "verify_candidate", fake)
     args = (SimpleNamespace(space=create_space("fmnist")), SimpleNamespace(test_x=[0] * 10),
