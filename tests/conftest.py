@@ -1,5 +1,7 @@
 """Fixtures shared by every test folder: the registered spaces, a randomised fmnist supernet and
 its smoke-preset file, one torch thread, and an isolated ``APQ_ROOT`` per test."""
+import os
+
 import pytest
 import torch
 
@@ -54,6 +56,29 @@ def smoke_supernet(tmp_path_factory):
     path = tmp_path_factory.mktemp("supernet") / "supernet.pt"
     return ckpt.write(path, {"format": ckpt.FORMAT, "meta": meta, "state_dict": net.state_dict(),
                              "channels_sorted": True})
+
+
+@pytest.fixture(scope="session")
+def smoke_upstream(tmp_path_factory):
+    """A root holding every smoke-preset artifact a search reads (supernet, fp32 and quantized
+    samples, predictors), built once from nothing through the Python API; tests copy it
+    (``tests.helpers.roots.copy_upstream``) so that their search starts at once."""
+    import apq
+
+    root = tmp_path_factory.mktemp("smoke-upstream")
+    before = os.environ.get("APQ_ROOT")
+    os.environ["APQ_ROOT"] = str(root)
+    try:
+        apq.supernet("fmnist", preset="smoke")
+        for quant in (False, True):
+            apq.samples("fmnist", quant=quant, preset="smoke")
+        apq.predictor("fmnist", preset="smoke")
+    finally:
+        if before is None:
+            os.environ.pop("APQ_ROOT", None)
+        else:
+            os.environ["APQ_ROOT"] = before
+    return root
 
 
 @pytest.fixture(autouse=True)

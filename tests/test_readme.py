@@ -1,9 +1,11 @@
-"""The README's Python example runs as written, on the smoke preset, in a fresh APQ_ROOT."""
+"""The README's Python example runs as written, on the smoke preset, in a fresh APQ_ROOT holding a copy
+of the smoke upstream artifacts."""
 import re
 
 import pytest
 
 from tests.helpers.cli import PROJECT
+from tests.helpers.roots import copy_upstream
 
 README = PROJECT / "README.md"
 
@@ -22,7 +24,8 @@ def test_the_example_is_found_and_uses_the_default_preset():
 
 
 @pytest.mark.slow
-def test_the_readme_python_example_runs(tmp_path, capsys):
+def test_the_readme_python_example_runs(smoke_upstream, tmp_path, capsys):
+    copy_upstream(smoke_upstream, tmp_path)  # the example's own upstream step then finds them fresh
     code = python_example(README.read_text()).replace('preset="default"', 'preset="smoke"')
     namespace = {}
     exec(compile(code, str(README), "exec"), namespace)
