@@ -1,8 +1,5 @@
 """Shared helpers: tiny MNIST-style folders written into tmp_path."""
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 from tests.helpers.datasets import write_mnist_dir  # noqa: F401  (re-exported for tests/data)
