@@ -34,12 +34,21 @@ def make_meta(space: SearchSpace, config: SupernetConfig, preset: Preset) -> dic
             "supernet_config": config.to_dict(), "preset": preset.to_dict(), "apq_version": __version__}
 
 
+#: Space-config fields an fp32 supernet does not depend on: a new bit menu keeps its weights.
+NOT_ARCHITECTURE = ("description", "bits", "fixed_bits")
+
+
+def architecture(space_config: dict | None) -> dict:
+    """The fields of a space config (plain dict) that shape the supernet's weights."""
+    return {k: v for k, v in _plain(space_config or {}).items() if k not in NOT_ARCHITECTURE}
+
+
 def stamp_of(meta: dict) -> Stamp:
     """The freshness stamp of a supernet made with ``meta`` (:func:`make_meta`): its settings
-    section, the preset's shared fields and the space config; no upstream artifact (the dataset
-    is named by the space config)."""
-    space_config = {k: v for k, v in meta["space_config"].items() if k != "description"}
-    return Stamp("supernet", STAMP_FORMAT, meta["supernet_config"], {"preset": meta["preset"], "space": space_config})
+    section, the preset's shared fields and the architecture part of the space config (not its
+    bit menu); no upstream artifact (the dataset is named by the space config)."""
+    return Stamp("supernet", STAMP_FORMAT, meta["supernet_config"],
+                 {"preset": meta["preset"], "space": architecture(meta["space_config"])})
 
 
 def make_stamp(space: SearchSpace, config: SupernetConfig, preset: Preset) -> Stamp:
@@ -53,15 +62,13 @@ def _plain(data):
 
 
 def check_space(meta: dict, space: SearchSpace, path: Path) -> None:
-    """Refuse a file made for another space (or another config under the same name)."""
+    """Refuse a file made for another space (or another architecture under the same name; the
+    bit menu may differ, the supernet is fp32)."""
     theirs = meta.get("space")
     if theirs != space.name:
         raise UserError(f"{path} holds a supernet for space '{theirs}', not '{space.name}'; "
                         f"use --space {theirs} or delete the file")
-    mine, stored = _plain(space.config.to_dict()), meta.get("space_config")
-    mine.pop("description", None)
-    stored = {k: v for k, v in (stored or {}).items() if k != "description"}
-    if stored != mine:
+    if architecture(meta.get("space_config")) != architecture(space.config.to_dict()):
         raise UserError(f"{path} was made for a different '{space.name}' space config than the current one; "
                         "delete it (or rerun with --force) to train for this config")
 
