@@ -26,9 +26,9 @@ compares the joint winner with each baseline winner on the same test images, poo
 - ``p``: exact two-sided McNemar test on the discordant images pooled over seeds (images only
   the joint winner gets right vs only the baseline's, summed over the seeds' test splits).
 
-``best_uniform`` is, per seed, the uniform-precision baseline (W8A8, W4A4, W2A2 where the space
-offers them) with the highest *test* accuracy: chosen on the test split, it favours the baseline,
-so a margin over it is conservative. ``winners_curse`` holds per method the mean predicted minus
+``best_uniform`` is, per case, the uniform-precision level (W8A8, W4A4, W2A2 where the space
+offers them) with the highest mean *test* accuracy over the seeds: chosen on the test split, it
+favours the baseline, so a margin over it is conservative. ``winners_curse`` holds per method the mean predicted minus
 measured (test) accuracy before re-ranking (the k = 1 run: the predictor's winner) and after (at
 ``--compare-k``: the re-ranking's validation accuracy minus the test accuracy, and the predictor's
 value minus it). ``by_k`` holds each method's mean measured accuracy at every k (to choose k).
@@ -120,26 +120,26 @@ def pooled_comparison(pairs: list[tuple[np.ndarray, np.ndarray]], seed: int = 0)
 
 
 def winners(report: dict) -> dict[str, dict]:
-    """{method: verified result} of one verify.json, ``best_uniform`` added (the uniform baseline
-    with the highest test accuracy, named in ``of``)."""
-    out = {"joint": report, **report["baselines"]}
-    uniform = {name: r for name, r in report["baselines"].items() if name.startswith("uniform_")}
-    if uniform:
-        name = max(uniform, key=lambda n: uniform[n]["measured_acc"])
-        out["best_uniform"] = {**uniform[name], "of": name}
-    return out
+    """{method: verified result} of one verify.json: the joint winner and every baseline winner."""
+    return {"joint": report, **report["baselines"]}
+
+
+def best_uniform(per_seed: list[dict[str, dict]]) -> str | None:
+    """The uniform level (``uniform_w*``) with the highest mean test accuracy over a case's seeds."""
+    names = [n for n in per_seed[0] if n.startswith("uniform_") and all(n in w for w in per_seed)]
+    return max(names, key=lambda n: np.mean([w[n]["measured_acc"] for w in per_seed]), default=None)
 
 
 def compare(units: list[dict]) -> dict:
-    """``vs``: the joint winner against every baseline (``best_uniform`` included) over the seeds' units."""
+    """``vs``: the joint winner against every baseline over the seeds' units, and ``best_uniform``
+    (the best uniform level of the case, named in ``of``)."""
     per_seed = [winners(u["verify"]) for u in units]
     names = sorted(set.intersection(*(set(w) for w in per_seed)) - {"joint"})
-    vs = {}
-    for name in names:
-        pairs = [(correct_bits(w["joint"]), correct_bits(w[name])) for w in per_seed]
-        vs[name] = pooled_comparison(pairs)
-        if name == "best_uniform":
-            vs[name]["of"] = [w[name]["of"] for w in per_seed]
+    vs = {name: pooled_comparison([(correct_bits(w["joint"]), correct_bits(w[name])) for w in per_seed])
+          for name in names}
+    level = best_uniform(per_seed)
+    if level is not None:
+        vs["best_uniform"] = {**vs[level], "of": level}
     return vs
 
 
@@ -149,12 +149,20 @@ def curse(units: list[dict], use_val: bool) -> dict[str, float]:
     for unit in units:
         best = {"joint": unit["best"], **unit["best"].get("baselines", {})}
         for name, result in winners(unit["verify"]).items():
-            if name == "best_uniform":
-                continue
             predicted = best[name].get("val_acc") if use_val else best[name]["predicted_acc"]
             if predicted is not None:
                 gaps.setdefault(name, []).append(predicted - result["measured_acc"])
     return {name: float(np.mean(values)) for name, values in gaps.items()}
+
+
+def mean_measured(per_seed: list[dict[str, dict]]) -> dict[str, float]:
+    """Mean test accuracy over seeds of each method present in every seed, ``best_uniform`` included."""
+    names = [n for n in per_seed[0] if all(n in w for w in per_seed)]
+    out = {n: float(np.mean([w[n]["measured_acc"] for w in per_seed])) for n in names}
+    level = best_uniform(per_seed)
+    if level is not None:
+        out["best_uniform"] = out[level]
+    return out
 
 
 def summarise_case(target: str, budget: str, limit: float, seeds: list[int], ks: list[int], compare_k: int,
@@ -172,11 +180,7 @@ def summarise_case(target: str, budget: str, limit: float, seeds: list[int], ks:
     case["winners_curse"] = {name: {"before": before.get(name), "after": after_val.get(name),
                                     "after_predictor": after_pred.get(name)}
                              for name in sorted(set(before) | set(after_val) | set(after_pred))}
-    case["by_k"] = {str(k): {name: float(np.mean([winners(units[(s, k)]["verify"])[name]["measured_acc"]
-                                                  for s in seeds]))
-                             for name in winners(units[(seeds[0], k)]["verify"])
-                             if all(name in winners(units[(s, k)]["verify"]) for s in seeds)}
-                    for k in ks}
+    case["by_k"] = {str(k): mean_measured([winners(units[(s, k)]["verify"]) for s in seeds]) for k in ks}
     case["checks"] = checks(case)
     return case
 
@@ -225,7 +229,7 @@ def main() -> None:
                           "seeds": args.seeds, "rerank_k": ks, "compare_k": compare_k,
                           "p_value": "exact two-sided McNemar on the discordant test images pooled over seeds",
                           "ci95": "two-level paired bootstrap: seeds with replacement, then test images within each",
-                          "best_uniform": "per seed, the uniform baseline with the highest test accuracy",
+                          "best_uniform": "per case, the uniform level with the highest mean test accuracy over the seeds",
                           "cases": cases})
     print_table(cases)
     print(f"wrote {args.out}")

@@ -9,7 +9,7 @@ import pytest
 from apq.cli import main
 from apq.space.registry import create_space
 from apq.space.spec import decode
-from tests.helpers.search import baseline_names, save_random_predictor
+from tests.helpers.search import baseline_names, save_random_predictor, save_smoke_supernet
 
 SMOKE = ["--preset", "smoke", "--generations", "3"]
 
@@ -59,7 +59,8 @@ def test_missing_predictor_is_one_line_and_no_run_folder(tmp_path, capsys):
 @pytest.fixture
 def finished_run(tmp_path, capsys):
     save_random_predictor("fmnist")
-    code, out, err = run_cli(capsys, "search", "--target", "fpga", *SMOKE, "--baselines", "--run", "r1")
+    save_smoke_supernet()
+    code, out, err = run_cli(capsys, "search", "--target", "fpga", *SMOKE, "--baselines", "--jobs", "1", "--run", "r1")
     assert code == 0, err
     return tmp_path / "results" / "fmnist" / "fpga" / "r1", out
 
