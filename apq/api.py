@@ -124,7 +124,8 @@ def search(space: str = "fmnist", target: str = "fpga", *, latency: float | None
            energy: float | None = None, baselines: bool = False, seed: int | None = None,
            run_name: str | None = None, predictor_path: str | Path | None = None,
            preset: str | RunConfig = "default", settings: Settings = (), config_file: str | Path | None = None,
-           upstream: bool = True, verify: bool = True, data_dir: str | Path | None = None) -> "Run":
+           upstream: bool = True, verify: bool = True, data_dir: str | Path | None = None,
+           jobs: int | None = None, backend: str = "loky", address: str | None = None) -> "Run":
     """Joint search of architecture, channels and bits under ``latency`` (ms) or ``energy`` (mJ); returns the run.
 
     ``upstream``: first bring data, supernet, fp32 and quantized samples and the predictors up to
@@ -132,11 +133,14 @@ def search(space: str = "fmnist", target: str = "fpga", *, latency: float | None
     when ``predictor_path`` is given). ``verify``: then fine-tune and test the winners
     (:func:`verify`). Without a limit the winner is picked under the median latency of random
     valid genomes. ``seed`` defaults to the preset's, ``run_name`` to ``YYYYmmdd-HHMMSS-s<seed>``.
+    ``jobs`` (default: one per usable core), ``backend`` and ``address``: where the re-ranking's
+    validation measurements run (``search.rerank_k`` > 1), as for :func:`samples`.
     """
     run_config = config(preset, settings, config_file)
     if upstream:
         _bring_upstream(space, run_config, data_dir, with_predictor=predictor_path is None)
-    run_dir = _search(space, target, run_config, latency, energy, baselines, seed, run_name, predictor_path)
+    rerank = {"jobs": jobs, "backend": backend, "address": address, "data_dir": data_dir}
+    run_dir = _search(space, target, run_config, latency, energy, baselines, seed, run_name, predictor_path, rerank)
     if verify:
         run_space, _, stored = locate_run(run_dir, space, target, "verify")
         _verify(run_space, run_dir, stored["seed"], run_config, data_dir)
@@ -163,7 +167,7 @@ def _bring_upstream(space: str, run_config: RunConfig, data_dir, with_predictor:
 
 
 def _search(space_arg: str, target_arg: str, run_config: RunConfig, latency, energy, baselines: bool, seed,
-            run_name, predictor_path) -> Path:
+            run_name, predictor_path, rerank: dict) -> Path:
     """Search and write the run folder; returns it."""
     from apq.hardware.cost import CostTable
     from apq.hardware.target import create_target
@@ -186,8 +190,24 @@ def _search(space_arg: str, target_arg: str, run_config: RunConfig, latency, ene
     quant_predictor, predictor_info = _load_predictor(search_space, predictor_path)
     fp32_predictor = _fp32_predictor(search_space, predictor_info) if baselines else None
     search_and_write(run_dir, table, quant_predictor, predictor_info, constraint, search_config, preset, seed,
-                     baselines, fp32_predictor)
+                     baselines, fp32_predictor, _reranker(space_arg, run_config, **rerank))
     return run_dir
+
+
+def _reranker(space_arg: str, run_config: RunConfig, jobs, backend, address, data_dir):
+    """How the search measures its shortlists (None when ``search.rerank_k`` is 1): quantized
+    samples' settings on the space's supernet."""
+    if run_config.search.rerank_k <= 1:
+        return None
+    from apq.nn.runtime import usable_cpus
+    from apq.samples.evaluate import SampleJob
+    from apq.search.rerank import Reranker
+    from apq.stages.layout import supernet_path
+    from apq.space.registry import create_space
+
+    job = SampleJob(space_arg, "quant", run_config.preset, run_config.samples, run_config.quant,
+                    str(supernet_path(create_space(space_arg).name)), None if data_dir is None else str(data_dir))
+    return Reranker(job, jobs or usable_cpus(), backend, address)
 
 
 def _load_predictor(space, path):

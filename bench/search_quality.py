@@ -1,94 +1,248 @@
-"""Search quality after verification: joint search vs baselines on fmnist, measured for real.
+"""Search quality, verified: the joint search against every baseline, pooled over seeds, per target and budget.
 
-    .venv/bin/python bench/search_quality.py [--preset default] [--targets fpga bitfusion] [--jobs 2]
+    .venv/bin/python bench/search_quality.py [--preset default] [--targets fpga bitfusion]
+        [--budgets tight mid loose] [--seeds 0 1 2] [--rerank-k 1 4] [--jobs 1] [--threads 1]
 
 Needs the upstream artifacts of the preset (``make predictor``: supernet, samples, predictors).
-For each target and two latency budgets (tight: the 10th percentile of the latency of 1000
-random valid genomes, loose: the 75th percentile) it runs ``apq search --baselines`` and
-``apq verify`` (the test split, the preset's fine-tune), then writes
-``results/bench/search_quality.json`` with, per case, the joint winner's predicted and measured
-accuracy and each baseline's, and the issue's two checks: the joint winner measures at least as
-well as the sequential and uniform-8-bit winners, and |predicted - measured| <= 1.5 points.
-Runs are named ``quality-<budget>-s<seed>``: a rerun reuses finished searches and resumes
-verification where it stopped.
+
+Budgets, from the cost tables (the same for every seed): the 10th (``tight``), 50th (``mid``) and
+90th (``loose``) percentile of the latency of uniform W8A8 over 1000 random valid architectures
+(seed 0; architecture and channels drawn, every bit width at 8). At ``tight`` uniform W8A8 can
+only fit architectures from the cheapest tenth of its range, so spending bits where they matter
+should pay most there.
+
+Each case (target, budget) runs, for every seed S and every k of ``--rerank-k``, ``apq search
+--baselines --seed S --set search.rerank_k=K`` and ``apq verify`` (its fine-tune and test split;
+the verification seed is the search seed): run folders ``quality-<budget>-s<S>-k<K>`` under
+``results/<space>/<target>/``. A rerun reuses every finished search and verification (and
+verification resumes per candidate), so the benchmark resumes per case and per seed.
+
+Per case, at ``--compare-k`` (default: the preset's ``search.rerank_k``), ``vs.<baseline>``
+compares the joint winner with each baseline winner on the same test images, pooled over seeds:
+
+- ``margin``: mean over seeds of joint minus baseline test accuracy, in points;
+- ``ci95``: a two-level paired bootstrap: seeds drawn with replacement, then within each drawn
+  seed the test images (paired, :func:`apq.verify.stats.bootstrap_diffs`), the mean margin of each draw;
+- ``p``: exact two-sided McNemar test on the discordant images pooled over seeds (images only
+  the joint winner gets right vs only the baseline's, summed over the seeds' test splits).
+
+``best_uniform`` is, per case, the uniform-precision level (W8A8, W4A4, W2A2 where the space
+offers them) with the highest mean *test* accuracy over the seeds: chosen on the test split, it
+favours the baseline, so a margin over it is conservative. ``winners_curse`` holds per method the mean predicted minus
+measured (test) accuracy before re-ranking (the k = 1 run: the predictor's winner) and after (at
+``--compare-k``: the re-ranking's validation accuracy minus the test accuracy, and the predictor's
+value minus it). ``by_k`` holds each method's mean measured accuracy at every k (to choose k).
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
 
 from apq.cli import main as apq
+from apq.config import preset_config
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.io import write_json
 from apq.report import bench_arguments
+from apq.search.methods import bit_index, frozen_columns
 from apq.search.outputs import results_dir
-from apq.space.genome import Rules, sample
+from apq.search.variation import Variation
+from apq.space.genome import Rules
 from apq.space.registry import create_space
+from apq.space.space import BIT_GENES
+from apq.verify.stats import bootstrap_diffs, discordant, mcnemar_exact, unpack_correct
 
-BUDGETS = {"tight": 0.10, "loose": 0.75}
 SPACE = "fmnist"
+#: Budget name -> percentile of uniform W8A8's latency over random valid architectures.
+BUDGETS = {"tight": 0.10, "mid": 0.50, "loose": 0.90}
+BUDGET_SAMPLES, BUDGET_SEED = 1000, 0
+N_BOOT = 10000
+#: The issue's targets: margin over best uniform at tight, the re-ranked winner's |val - test|.
+TIGHT_MARGIN, ALPHA, CURSE_LIMIT = 1.0, 0.05, 1.0
 
 
-def latency_quantile(target_name: str, q: float, seed: int) -> float:
+def w8a8_latencies(target_name: str) -> np.ndarray:
+    """Latency (ms) of uniform W8A8 on :data:`BUDGET_SAMPLES` random valid architectures of the space."""
     space, target = create_space(SPACE), create_target(target_name)
-    genomes = sample(space, 1000, np.random.default_rng(seed), Rules(space, target.forbidden))
-    return float(np.quantile(CostTable(space, target).evaluate(genomes).latency_ms, q))
+    rules = Rules(space, target.forbidden)
+    variation = Variation(space, rules, frozen_columns(space, BIT_GENES, bit_index(space, 8)))
+    genomes = variation.sample(BUDGET_SAMPLES, np.random.default_rng(BUDGET_SEED))
+    return CostTable(space, target).evaluate(genomes).latency_ms
 
 
-def run_case(target: str, budget: str, preset: str, seed: int, threads: int) -> dict:
-    limit = round(latency_quantile(target, BUDGETS[budget], seed), 4)
-    name = f"quality-{budget}-s{seed}"
-    run_dir = results_dir(SPACE, target) / name
+def budget_limit(target: str, budget: str) -> float:
+    return round(float(np.quantile(w8a8_latencies(target), BUDGETS[budget])), 4)
+
+
+def run_name(budget: str, seed: int, k: int) -> str:
+    return f"quality-{budget}-s{seed}-k{k}"
+
+
+def run_unit(target: str, budget: str, limit: float, seed: int, k: int, preset: str, threads: int,
+             rerank_jobs: int) -> dict:
+    """Search (unless done) and verify (resumes; a no-op when up to date) one seed at one k; returns
+    ``{"best": best.json, "verify": verify.json}`` or ``{"error": ...}``."""
+    run_dir = results_dir(SPACE, target) / run_name(budget, seed, k)
     if not (run_dir / "best.json").exists():
         code = apq(["search", "--space", SPACE, "--target", target, "--preset", preset, "--latency", str(limit),
-                    "--seed", str(seed), "--baselines", "--run", name])
+                    "--seed", str(seed), "--baselines", "--set", f"search.rerank_k={k}", "--jobs", str(rerank_jobs),
+                    "--run", run_dir.name])
         if code:
-            return {"target": target, "budget": budget, "latency_limit_ms": limit, "error": f"search exit {code}"}
+            return {"error": f"{run_dir.name}: search exit {code}"}
     if apq(["verify", str(run_dir), "--space", SPACE, "--preset", preset, "--threads", str(threads)]):
-        return {"target": target, "budget": budget, "latency_limit_ms": limit, "error": "verify failed"}
-    report = json.loads((run_dir / "verify.json").read_text())
-    return summarise(target, budget, limit, report)
+        return {"error": f"{run_dir.name}: verify failed"}
+    return {"best": json.loads((run_dir / "best.json").read_text()),
+            "verify": json.loads((run_dir / "verify.json").read_text())}
 
 
-def summarise(target: str, budget: str, limit: float, report: dict) -> dict:
-    def entry(r):
-        return {k: r[k] for k in ("predicted_acc", "measured_acc", "latency_ms", "energy_mj")}
-
-    baselines = {name: entry(r) for name, r in report["baselines"].items()}
-    joint = entry(report)
-    rivals = [baselines[n]["measured_acc"] for n in ("sequential", "uniform_w8a8") if n in baselines]
-    return {"target": target, "budget": budget, "latency_limit_ms": limit, "joint": joint, "baselines": baselines,
-            "joint_measures_at_least_sequential_and_w8a8": bool(rivals) and joint["measured_acc"] >= max(rivals),
-            "joint_abs_error": abs(joint["predicted_acc"] - joint["measured_acc"]),
-            "joint_abs_error_within_1_5": abs(joint["predicted_acc"] - joint["measured_acc"]) <= 1.5}
+# ---- statistics ------------------------------------------------------------------------------
+def correct_bits(result: dict) -> np.ndarray:
+    return unpack_correct(result["correct_b64"], result["test_images"])
 
 
+def pooled_comparison(pairs: list[tuple[np.ndarray, np.ndarray]], seed: int = 0) -> dict:
+    """Joint vs one baseline over seeds: ``pairs`` holds per seed the two (n,) bool correctness
+    vectors on that seed's test images. See the module docstring for margin, ci95 and p."""
+    counts = [discordant(a, b) for a, b in pairs]
+    sizes = [len(a) for a, _ in pairs]
+    per_seed = [100.0 * (a_only - b_only) / n for (a_only, b_only), n in zip(counts, sizes)]
+    boot = np.stack([bootstrap_diffs(a_only, b_only, n, N_BOOT, seed + i)
+                     for i, ((a_only, b_only), n) in enumerate(zip(counts, sizes))])  # (seeds, N_BOOT)
+    draw = np.random.default_rng(seed).integers(len(pairs), size=(N_BOOT, len(pairs)))
+    means = boot[draw, np.arange(N_BOOT)[:, None]].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    a_total, b_total = (sum(c[i] for c in counts) for i in (0, 1))
+    return {"margin": float(np.mean(per_seed)), "ci95": [float(lo), float(hi)], "p": mcnemar_exact(a_total, b_total),
+            "discordant": [a_total, b_total], "per_seed": per_seed}
+
+
+def winners(report: dict) -> dict[str, dict]:
+    """{method: verified result} of one verify.json: the joint winner and every baseline winner."""
+    return {"joint": report, **report["baselines"]}
+
+
+def best_uniform(per_seed: list[dict[str, dict]]) -> str | None:
+    """The uniform level (``uniform_w*``) with the highest mean test accuracy over a case's seeds."""
+    names = [n for n in per_seed[0] if n.startswith("uniform_") and all(n in w for w in per_seed)]
+    return max(names, key=lambda n: np.mean([w[n]["measured_acc"] for w in per_seed]), default=None)
+
+
+def compare(units: list[dict]) -> dict:
+    """``vs``: the joint winner against every baseline over the seeds' units, and ``best_uniform``
+    (the best uniform level of the case, named in ``of``)."""
+    per_seed = [winners(u["verify"]) for u in units]
+    names = sorted(set.intersection(*(set(w) for w in per_seed)) - {"joint"})
+    vs = {name: pooled_comparison([(correct_bits(w["joint"]), correct_bits(w[name])) for w in per_seed])
+          for name in names}
+    level = best_uniform(per_seed)
+    if level is not None:
+        vs["best_uniform"] = {**vs[level], "of": level}
+    return vs
+
+
+def curse(units: list[dict], use_val: bool) -> dict[str, float]:
+    """Mean over seeds of predicted (``use_val``: the re-ranking's validation accuracy) minus test accuracy, per method."""
+    gaps: dict[str, list[float]] = {}
+    for unit in units:
+        best = {"joint": unit["best"], **unit["best"].get("baselines", {})}
+        for name, result in winners(unit["verify"]).items():
+            predicted = best[name].get("val_acc") if use_val else best[name]["predicted_acc"]
+            if predicted is not None:
+                gaps.setdefault(name, []).append(predicted - result["measured_acc"])
+    return {name: float(np.mean(values)) for name, values in gaps.items()}
+
+
+def mean_measured(per_seed: list[dict[str, dict]]) -> dict[str, float]:
+    """Mean test accuracy over seeds of each method present in every seed, ``best_uniform`` included."""
+    names = [n for n in per_seed[0] if all(n in w for w in per_seed)]
+    out = {n: float(np.mean([w[n]["measured_acc"] for w in per_seed])) for n in names}
+    level = best_uniform(per_seed)
+    if level is not None:
+        out["best_uniform"] = out[level]
+    return out
+
+
+def summarise_case(target: str, budget: str, limit: float, seeds: list[int], ks: list[int], compare_k: int,
+                   units: dict[tuple[int, int], dict]) -> dict:
+    """One entry of ``cases`` from its finished units ({(seed, k): unit})."""
+    case = {"target": target, "budget": budget, "latency_limit_ms": limit, "seeds": seeds, "k": compare_k}
+    errors = [u["error"] for u in units.values() if "error" in u]
+    if errors:
+        return {**case, "error": "; ".join(errors)}
+    at_k = [units[(s, compare_k)] for s in seeds]
+    case["vs"] = compare(at_k)
+    case["joint_measured_acc"] = float(np.mean([u["verify"]["measured_acc"] for u in at_k]))
+    before = curse([units[(s, 1)] for s in seeds], use_val=False) if 1 in ks else {}
+    after_val, after_pred = (curse(at_k, use_val=True), curse(at_k, use_val=False)) if compare_k > 1 else ({}, {})
+    case["winners_curse"] = {name: {"before": before.get(name), "after": after_val.get(name),
+                                    "after_predictor": after_pred.get(name)}
+                             for name in sorted(set(before) | set(after_val) | set(after_pred))}
+    case["by_k"] = {str(k): mean_measured([winners(units[(s, k)]["verify"]) for s in seeds]) for k in ks}
+    case["checks"] = checks(case)
+    return case
+
+
+def checks(case: dict) -> dict:
+    """The issue's targets for one case (tight: beats every baseline and best uniform by the margin;
+    everywhere: never significantly worse; the re-ranked joint winner's |validation - test| small)."""
+    vs = case["vs"]
+    out = {"never_significantly_worse": all(not (v["margin"] < 0 and v["p"] < ALPHA) for v in vs.values())}
+    if case["budget"] == "tight":
+        out["beats_every_baseline_p_below_0_05"] = all(v["margin"] > 0 and v["p"] < ALPHA for v in vs.values())
+        out["margin_over_best_uniform_at_least_1"] = "best_uniform" in vs and vs["best_uniform"]["margin"] >= TIGHT_MARGIN
+    after = case["winners_curse"].get("joint", {}).get("after")
+    if after is not None:
+        out["reranked_joint_abs_error_within_1"] = abs(after) <= CURSE_LIMIT
+    return out
+
+
+# ---- main --------------------------------------------------------------------------------------
 def main() -> None:
     parser = bench_arguments(__doc__, "search_quality")
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", nargs="+", default=["fpga", "bitfusion"])
-    parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel processes")
+    parser.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--rerank-k", nargs="+", type=int, default=None,
+                        help="search.rerank_k values run per seed (default: 1 and the preset's); 1 gives 'before'")
+    parser.add_argument("--compare-k", type=int, default=None,
+                        help="the k whose winners are compared (default: the preset's search.rerank_k)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs (case, seed, k) in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each verification")
+    parser.add_argument("--rerank-jobs", type=int, default=1, help="re-ranking workers of each search")
     args = parser.parse_args()
-    cases = Parallel(n_jobs=args.jobs)(delayed(run_case)(t, b, args.preset, args.seed, args.threads)
-                                       for t in args.targets for b in BUDGETS)
-    write_json(args.out, {"space": SPACE, "preset": args.preset, "seed": args.seed, "budgets": BUDGETS, "cases": cases})
-    print(f"{'target':<10} {'budget':<6} {'limit ms':>8}  {'joint pred':>10} {'joint meas':>10} "
-          f"{'seq meas':>8} {'w8a8 meas':>9}  checks")
-    for c in cases:
-        if "error" in c:
-            print(f"{c['target']:<10} {c['budget']:<6} {c['latency_limit_ms']:>8.4g}  {c['error']}")
-            continue
-        meas = {n: c["baselines"].get(n, {}).get("measured_acc", float("nan")) for n in ("sequential", "uniform_w8a8")}
-        print(f"{c['target']:<10} {c['budget']:<6} {c['latency_limit_ms']:>8.4g}  {c['joint']['predicted_acc']:>10.2f} "
-              f"{c['joint']['measured_acc']:>10.2f} {meas['sequential']:>8.2f} {meas['uniform_w8a8']:>9.2f}  "
-              f"{'ok' if c['joint_measures_at_least_sequential_and_w8a8'] else 'BELOW'} / "
-              f"{'ok' if c['joint_abs_error_within_1_5'] else 'ERR>1.5'}")
+    compare_k = args.compare_k or preset_config(args.preset).search.rerank_k
+    ks = sorted(set(args.rerank_k or [1, compare_k]) | {compare_k})
+    limits = {(t, b): budget_limit(t, b) for t in args.targets for b in args.budgets}
+    keys = [(t, b, s, k) for t, b in limits for s in args.seeds for k in ks]
+    done = Parallel(n_jobs=args.jobs)(delayed(run_unit)(t, b, limits[t, b], s, k, args.preset, args.threads,
+                                                        args.rerank_jobs) for t, b, s, k in keys)
+    units = dict(zip(keys, done))
+    cases = [summarise_case(t, b, limits[t, b], args.seeds, ks, compare_k,
+                            {(s, k): units[t, b, s, k] for s in args.seeds for k in ks}) for t, b in limits]
+    write_json(args.out, {"space": SPACE, "preset": args.preset, "budgets": BUDGETS,
+                          "budget_definition": f"percentile of uniform W8A8 latency over {BUDGET_SAMPLES} random valid "
+                                               f"architectures (seed {BUDGET_SEED})",
+                          "seeds": args.seeds, "rerank_k": ks, "compare_k": compare_k,
+                          "p_value": "exact two-sided McNemar on the discordant test images pooled over seeds",
+                          "ci95": "two-level paired bootstrap: seeds with replacement, then test images within each",
+                          "best_uniform": "per case, the uniform level with the highest mean test accuracy over the seeds",
+                          "cases": cases})
+    print_table(cases)
     print(f"wrote {args.out}")
+
+
+def print_table(cases: list[dict]) -> None:
+    for c in cases:
+        head = f"{c['target']:<10} {c['budget']:<6} {c['latency_limit_ms']:>8.4g} ms"
+        if "error" in c:
+            print(f"{head}  {c['error']}")
+            continue
+        print(f"{head}  joint {c['joint_measured_acc']:.2f} %  " + "  ".join(
+            f"{n} {v['margin']:+.2f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}] p={v['p']:.3g}" for n, v in c["vs"].items()))
 
 
 if __name__ == "__main__":

@@ -92,11 +92,15 @@ SLOW = {
                                           "cpu_seconds_per_sample": 20.5},
                                   "reference": {"steps": 300, "mean_acc": 90.1}}},
     "search_quality": {"cases": [
-        {"target": "fpga", "budget": "tight", "latency_limit_ms": 1.729,
-         "joint": {"predicted_acc": 90.95, "measured_acc": 90.06},
-         "baselines": {"sequential": {"measured_acc": 89.0}, "uniform_w8a8": {"measured_acc": 90.06}},
-         "joint_measures_at_least_sequential_and_w8a8": True, "joint_abs_error_within_1_5": True},
-        {"target": "bitfusion", "budget": "loose", "latency_limit_ms": 0.74, "error": "verify failed"}]},
+        {"target": "fpga", "budget": "tight", "latency_limit_ms": 1.729, "seeds": [0, 1, 2], "k": 4,
+         "vs": {"best_uniform": {"margin": 0.8, "ci95": [0.3, 1.3], "p": 0.004},
+                "sequential": {"margin": 1.5, "ci95": [0.9, 2.1], "p": 0.0001}},
+         "winners_curse": {"joint": {"before": 0.95, "after": 0.12, "after_predictor": 0.9},
+                           "random": {"before": 0.3, "after": -0.1, "after_predictor": 0.2}},
+         "by_k": {"1": {"joint": 90.1, "best_uniform": 89.5}, "4": {"joint": 90.4, "best_uniform": 89.6}}},
+        {"target": "fpga", "budget": "loose", "latency_limit_ms": 3.1, "seeds": [0, 1, 2], "k": 4,
+         "vs": {"random": {"margin": -0.9, "ci95": [-1.5, -0.3], "p": 0.01}}, "winners_curse": {}, "by_k": {}},
+        {"target": "bitfusion", "budget": "loose", "latency_limit_ms": 0.74, "seeds": [0], "error": "verify failed"}]},
     "pipeline": {"preset": "default", "seconds": {"supernet": 827.0},
                  "targets": {"pipeline_fpga_s": {"seconds": 1938.0, "limit_s": 3600.0, "pass": True, "applies": True,
                                                  "what": "fresh root to a verified make search"},
@@ -114,7 +118,14 @@ def test_every_slow_benchmark_renders_its_figures(tmp_path):
     for expected in ("92.12 % / 88.90 % (**missed**) | >= 92.0 / 89.0",
                      "0.35 points (**missed**) | <= 0.3", "0.70 points / 0.21 = 3.33x (**missed**)",
                      "per tensor fixed minus the default (8 sub-nets) | -8.10 +- 1.50 points; the default wins 8 of 8",
-                     "fine-tune of 250 steps vs 300", "fpga tight (1.729 ms): joint winner predicted / measured",
-                     "90.06 vs 89.00 / 90.06 (met)", "bitfusion loose (0.74 ms) | failed: verify failed",
+                     "fine-tune of 250 steps vs 300",
+                     "fpga tight (1.729 ms, 3 seeds): joint minus best uniform, test top-1 (k = 4) | +0.80 points "
+                     "[+0.30, +1.30], p = 0.004 (**missed**) | margin >= 1.0, p < 0.05",
+                     "joint minus sequential, test top-1 (k = 4) | +1.50 points [+0.90, +2.10], p = 0.0001 (met)",
+                     "+0.95 / +0.12 points (met) | abs. <= 1.0 after", "random +0.30 / -0.10",
+                     "k=1: 90.10 %, 89.50 %; k=4: 90.40 %, 89.60 %",
+                     "joint minus random, test top-1 (k = 4) | -0.90 points [-1.50, -0.30], p = 0.01 (**missed**) "
+                     "| not worse with p < 0.05",
+                     "bitfusion loose (0.74 ms, 1 seeds) | failed: verify failed",
                      "1938 s (met) | <= 3600 s", "31 s (**missed**) | <= 30 s", "91.61 / 90.46 %"):
         assert expected in page, expected

@@ -23,6 +23,7 @@ from tests.helpers.cli import PROJECT, apq, assert_user_error
 def test_plan_runs_upstream_first_and_verifies_every_search():
     assert [s.name for s in plan("predictor")] == ["data", "supernet", "samples_fp32", "samples_quant", "predictor"]
     assert [s.name for s in plan("search")][-2:] == ["search", "verify"]
+    assert "supernet" in BY_NAME["search"].upstream  # re-ranking measures candidates on it
     assert [s.name for s in plan("samples")] == ["data", "supernet", "samples_fp32", "samples_quant"]
     for stage in STAGES:  # the table is ordered: every upstream stage comes earlier
         assert all(STAGES.index(BY_NAME[up]) < STAGES.index(stage) for up in stage.upstream)
@@ -37,6 +38,7 @@ def test_every_stage_command_line_parses_with_the_real_parser():
     steps = dict(zip((s.name for s in STAGES), parse_steps(lines)))
     assert steps["samples_quant"].quant and steps["samples_quant"].jobs == 2 and steps["samples_fp32"].data_dir == "/d"
     assert steps["search"].run_name == "r1" and steps["search"].baselines and steps["search"].latency == 2.5
+    assert steps["search"].data_dir == "/d"  # the search measures its shortlists on the validation split
     assert steps["verify"].run_name == "r1" and steps["export"].run_name == "r1" and steps["verify"].preset == "smoke"
     assert steps["supernet"].settings == steps["search"].settings == ["search.population=20"]
 

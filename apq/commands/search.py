@@ -20,9 +20,22 @@ def add_parser(sub) -> None:
                    help="also run random search, uniform W8A8/W4A4 and sequential design with the same budget")
     p.add_argument("--run", dest="run_name", metavar="NAME", help="run folder name (default: YYYYmmdd-HHMMSS-s<seed>)")
     p.add_argument("--predictor", metavar="PATH", help="quantization-aware predictor checkpoint (default predictors/<space>/quant.pt)")
+    add_rerank_args(p)
     p.epilog = ("Without --latency/--energy the winner is picked under the median latency of random valid "
                 "genomes and the Pareto front spans the whole space.")
     p.set_defaults(run=run)
+
+
+def add_rerank_args(p) -> None:
+    """Where the re-ranking's validation measurements run (search.rerank_k > 1), and the dataset folder."""
+    from apq.samples.parallel import BACKENDS
+
+    p.add_argument("--jobs", type=non_negative_int, default=None,
+                   help="re-ranking workers (default: one per CPU core)")
+    p.add_argument("--backend", default="loky", choices=BACKENDS,
+                   help="re-ranking on loky (processes here) or a dask / ray cluster at --address (default loky)")
+    p.add_argument("--address", help="dask scheduler (tcp://host:8786) or ray address; none: a local cluster")
+    p.add_argument("--data-dir", help="folder holding the dataset files (default: the usual locations)")
 
 
 def _number(text: str) -> float:
@@ -38,7 +51,8 @@ def run(args) -> int:
 
     run = api.search(args.space, args.target, latency=args.latency, energy=args.energy, baselines=args.baselines,
                      seed=args.seed, run_name=args.run_name, predictor_path=args.predictor,
-                     preset=resolve_config_args(args, generations="search.generations"), upstream=False, verify=False)
+                     preset=resolve_config_args(args, generations="search.generations"), upstream=False, verify=False,
+                     data_dir=args.data_dir, jobs=args.jobs, backend=args.backend, address=args.address)
     _print_summary(run.best, run.path)
     return 0
 

@@ -44,10 +44,16 @@ class SearchConfig(Settings):
     #: torch intra-op threads while searching (0: leave torch's setting). One: on the predictor's
     #: batches of ~100 rows threads cost more in synchronisation than they save.
     torch_threads: int = 1
+    #: Distinct feasible candidates of each method (the joint search and every baseline), best
+    #: predicted first, measured on the validation split with the quantized samples' procedure;
+    #: the best measured one is the method's winner (the predictor's argmax over a large space is
+    #: over-predicted: the winner's curse). 1 = the predicted best, nothing measured. 4 is
+    #: provisional, to be chosen with ``bench/search_quality.py --rerank-k 1 4 8``.
+    rerank_k: int = 4
 
     def __post_init__(self) -> None:
         problems = [f"{f} must be >= 1" for f in ("population", "mutation_children", "crossover_children",
-                                                  "seed_pool", "child_pool", "default_budget_samples")
+                                                  "seed_pool", "child_pool", "default_budget_samples", "rerank_k")
                     if getattr(self, f) < 1]
         problems += [f"{f} must be >= 0" for f in ("generations", "torch_threads") if getattr(self, f) < 0]
         if not 0 < self.parent_fraction <= 1 or self.n_parents < 2:
@@ -76,7 +82,7 @@ class SearchConfig(Settings):
 
 SEARCH_PRESETS = {
     "smoke": SearchConfig("smoke", population=40, mutation_children=20, crossover_children=20, generations=8,
-                          default_budget_samples=200),
+                          default_budget_samples=200, rerank_k=2),
     "default": SearchConfig("default"),
     "full": SearchConfig("full", generations=600, default_budget_samples=5000),
 }

@@ -15,8 +15,8 @@ Baselines (APQ's comparisons, section 4 of the paper):
 
 - ``random``: uniform random valid genomes, drawn in pools and costed first like the seed
   population (feasible ones preferred), until exactly the budget is spent.
-- ``uniform_w8a8`` / ``uniform_w4a4``: every pointwise and depthwise weight and activation at 8
-  (resp. 4) bits, the GA searching architecture and channels only. Where a target forbids a
+- ``uniform_w8a8`` / ``uniform_w4a4`` / ``uniform_w2a2``: every pointwise and depthwise weight
+  and activation at 8 (resp. 4, 2) bits, the GA searching architecture and channels only. Where a target forbids a
   combination with the fixed bits (BitFusion: 7x7 depthwise at 4-bit activations) the free
   gene (the kernel) is re-drawn. None when the space offers no such bit width.
 - ``sequential``: architecture, then pruning, then quantization, each a GA with a third of the
@@ -50,7 +50,10 @@ from apq.space.space import BIT_GENES, SearchSpace
 @dataclass
 class MethodResult:
     """Outcome of one method: ``best`` (one feasible row, or None), ``front``, ``logbook``,
-    ``queries``, every evaluated candidate (``candidates``), and method-specific ``notes``."""
+    ``queries``, every evaluated candidate (``candidates``), method-specific ``notes``, and
+    ``pool``: the candidates its re-ranking may pick from (None: all of ``candidates``; the
+    sequential baseline's last stage only, since its earlier stages were scored by another
+    predictor)."""
 
     name: str
     best: Batch | None
@@ -59,6 +62,12 @@ class MethodResult:
     queries: int
     candidates: CandidateLog
     notes: dict = field(default_factory=dict)
+    pool: CandidateLog | None = None
+
+    @property
+    def rerank_pool(self) -> CandidateLog:
+        """The candidates re-ranking picks this method's shortlist from."""
+        return self.candidates if self.pool is None else self.pool
 
 
 def whole_generations(config: SearchConfig, budget: int | None) -> int:
@@ -158,7 +167,7 @@ def sequential(problem: Problem, config: SearchConfig, seed, budget: int | None 
                                 "feasible": bool(top.feasible[0])})
         stages.append(result)
     return MethodResult("sequential", result.best, result.front, _chain([s.logbook for s in stages]), spent,
-                        CandidateLog.chain([s.candidates for s in stages]), notes)
+                        CandidateLog.chain([s.candidates for s in stages]), notes, pool=result.candidates)
 
 
 def _chain(logbooks: list[tools.Logbook]) -> tools.Logbook:
@@ -175,4 +184,6 @@ def baselines(fp32_problem: Problem | None = None) -> dict:
     """The baselines by name, each a method of the shared signature (``fp32_problem``: see :func:`sequential`)."""
     return {"random": random_search, "uniform_w8a8": partial(uniform_precision, bits=8),
             "uniform_w4a4": partial(uniform_precision, bits=4),
-            "sequential": partial(sequential, fp32_problem=fp32_problem)}
+            "sequential": partial(sequential, fp32_problem=fp32_problem),
+            # last, so that adding it left every earlier baseline's seed ([seed, 2 + position]) as it was
+            "uniform_w2a2": partial(uniform_precision, bits=2)}

@@ -137,19 +137,32 @@ def write_logbook_csv(path: Path, logbooks: dict[str, tools.Logbook]) -> None:
 
 
 def best_record(space: SearchSpace, outcome, context: dict) -> dict:
-    """``best.json``: the winner under the constraint, and each baseline's winner (or why none)."""
+    """``best.json``: the winner under the constraint, and each baseline's winner (or why none).
+
+    After re-ranking each method's record also holds ``val_acc`` (its winner's validation accuracy)
+    and ``reranked``: every shortlisted candidate (genome, ``predicted_acc``, ``val_acc``, ``chosen``),
+    the predicted winner first."""
     record = {**context, "method": outcome.winner_method, "constraint": outcome.constraint.to_dict(),
-              **candidate_record(space, outcome.winner)}
+              **candidate_record(space, outcome.winner), **_reranked(space, outcome, "joint")}
     record["queries"] = {r.name: r.queries for r in outcome.joint}
     baselines = {}
     for name, result in outcome.baselines.items():
-        entry = candidate_record(space, result.best) if result.best is not None else {
-            "predicted_acc": None, "reason": f"no candidate within {outcome.constraint.metric} <= "
-                                             f"{outcome.constraint.limit:.6g} found"}
+        entry = {**candidate_record(space, result.best), **_reranked(space, outcome, name)} if result.best is not None \
+            else {"predicted_acc": None, "reason": f"no candidate within {outcome.constraint.metric} <= "
+                                                   f"{outcome.constraint.limit:.6g} found"}
         baselines[name] = {**entry, "queries": result.queries, **result.notes}
     if baselines:
         record["baselines"] = baselines
     return record
+
+
+def _reranked(space: SearchSpace, outcome, name: str) -> dict:
+    """``val_acc`` and ``reranked`` of method ``name`` ({} when it was not re-ranked)."""
+    entry = outcome.reranked.get(name)
+    if entry is None:
+        return {}
+    records = entry.records(space)
+    return {"val_acc": records[entry.chosen]["val_acc"], "reranked": records}
 
 
 def write_run(folder: Path, space: SearchSpace, outcome, config: dict, context: dict) -> dict:

@@ -6,6 +6,9 @@
   the winner) it runs unconstrained, so the front spans the whole space. The GA's archive joins it.
 - Baselines (``with_baselines``) use the run's constraint and the joint search's whole query
   budget (GA + NSGA-II), since the winner may come from either.
+- Re-ranking (``SearchConfig.rerank_k`` > 1, :mod:`apq.search.rerank`): each method's top
+  candidates are measured on the validation split and its winner is the best measured one; the
+  joint search's shortlist is drawn from everything the GA and NSGA-II evaluated within the limit.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from apq.search.constraint import Constraint, cost_bounds
 from apq.search.outputs import staged_run_dir, write_run
 from apq.search.pareto import front_of
 from apq.search.problem import AccuracyPredictor, Batch, Problem
+from apq.search.rerank import Reranker, Shortlist, measure_shortlists, shortlist
 from apq.space.genome import Rules
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ class SearchOutcome:
     front: Batch
     joint: list[methods.MethodResult]
     baselines: dict[str, methods.MethodResult] = field(default_factory=dict)
+    #: {"joint" or baseline name: its measured shortlist} once re-ranked (empty: k = 1).
+    reranked: dict[str, Shortlist] = field(default_factory=dict)
 
     @property
     def queries(self) -> int:
@@ -89,6 +95,29 @@ def _joint_winner(ga_result: methods.MethodResult, front: Batch, constraint: Con
     return max(candidates, key=lambda c: float(c[0].acc[0]))
 
 
+def rerank(outcome: SearchOutcome, reranker: Reranker, k: int) -> float:
+    """Measure each method's shortlist of ``k`` and make its best measured candidate its winner
+    (``outcome.winner``/``winner_method`` for the joint search, ``best`` for a baseline); fills
+    ``outcome.reranked``. Returns the wall seconds spent measuring."""
+    ga, nsga = outcome.joint
+    pool = Batch.concat([ga.candidates.batch(), nsga.candidates.batch()])
+    sources = np.repeat(np.array(["ga", "nsga2"]), [len(ga.candidates), len(nsga.candidates)])
+    lists = {"joint": Shortlist(*shortlist(pool, sources, outcome.winner, outcome.winner_method, outcome.constraint, k))}
+    for name, result in outcome.baselines.items():
+        if result.best is not None:
+            rows = result.rerank_pool.batch()
+            lists[name] = Shortlist(*shortlist(rows, np.full(len(rows), name), result.best, name, outcome.constraint, k))
+    seconds = measure_shortlists(reranker, lists)
+    for name, entry in lists.items():
+        best = entry.rows.take([entry.chosen])
+        if name == "joint":
+            outcome.winner, outcome.winner_method = best, entry.sources[entry.chosen]
+        else:
+            outcome.baselines[name].best = best
+    outcome.reranked = lists
+    return seconds
+
+
 def run_baselines(problem: Problem, config: SearchConfig, seed: int, budget: int,
                   fp32_problem: Problem | None = None) -> dict[str, methods.MethodResult]:
     """Every method of :func:`apq.search.methods.baselines`, each with at most ``budget`` queries
@@ -105,12 +134,19 @@ def run_baselines(problem: Problem, config: SearchConfig, seed: int, budget: int
 
 def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredictor, predictor_info: dict,
                      constraint: Constraint, config: SearchConfig, preset: Preset, seed: int,
-                     with_baselines: bool, fp32_predictor: AccuracyPredictor | None = None) -> dict:
+                     with_baselines: bool, fp32_predictor: AccuracyPredictor | None = None,
+                     reranker: Reranker | None = None) -> dict:
     """Run the search and write its run folder (all files or none); returns the ``best.json`` record.
 
+    ``reranker``: how to measure the shortlists when ``config.rerank_k`` > 1 (needed then).
     :class:`UserError` (and no run folder) if no candidate within the limit was found.
     """
     space, rules = table.space, Rules(table.space, table.target.forbidden)
+    reranking = config.rerank_k > 1
+    if reranking:
+        if reranker is None:
+            raise ValueError("search.rerank_k > 1 needs a reranker (the supernet and data to measure with)")
+        reranker.check()
     started = time.perf_counter()
     outcome = run_search(table, predictor, constraint, config, seed, with_baselines, fp32_predictor)
     if outcome.winner is None:
@@ -119,6 +155,7 @@ def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredict
                         f"{config.generations} generations (the cheapest costs {low:.6g}); loosen the limit "
                         "or raise --generations")
     seconds = time.perf_counter() - started
+    rerank_seconds = rerank(outcome, reranker, config.rerank_k) if reranking else 0.0
     context = {"space": space.name, "target": table.target.name, "run": run_dir.name}
     resolved = {**context, "apq_version": __version__, "seed": seed, "preset": preset.to_dict(),
                 "search": config.to_dict(), "constraint": constraint.to_dict(),
@@ -126,10 +163,13 @@ def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredict
                 "front_objectives": ["predicted_acc", *outcome.front_costs], "baselines": with_baselines,
                 "predictor": predictor_info, "space_config": space.describe(), "target_config": table.target.describe(),
                 "queries": outcome.queries, "search_seconds": round(seconds, 3)}
+    if reranking:
+        resolved["rerank"] = {**reranker.describe(), "seconds": round(rerank_seconds, 3)}
     with staged_run_dir(run_dir) as staging:
         best = write_run(staging, space, outcome, resolved, context)
         write_candidates(staging / CANDIDATES, space, outcome.candidate_logs(), constraint)
-    log.info("searched %d candidates in %.1f s; wrote %s", outcome.queries, seconds, run_dir)
+    log.info("searched %d candidates in %.1f s (re-ranking: %.1f s); wrote %s", outcome.queries, seconds,
+             rerank_seconds, run_dir)
     return best
 
 

@@ -45,8 +45,9 @@ STAGES = (
           _SETTINGS | {DATA_DIR}),
     Stage("predictor", ("predictor",), "predictor", ("samples_fp32", "samples_quant"),
           ("predictors/<space>/fp32.pt", "quant.pt", "metrics.json"), _SETTINGS),
-    Stage("search", ("search",), "search", ("predictor",), ("results/<space>/<target>/<run>/",),
-          _SETTINGS | {TARGET, CONSTRAINT, RUN}, then=("verify",)),
+    # the supernet too: the search measures its shortlists on the validation split (search.rerank_k)
+    Stage("search", ("search",), "search", ("predictor", "supernet"), ("results/<space>/<target>/<run>/",),
+          _SETTINGS | {TARGET, CONSTRAINT, RUN, DATA_DIR}, then=("verify",)),
     Stage("verify", ("verify",), "verify", ("search", "supernet"), ("<run>/verify.json", "winner.pt"),
           _SETTINGS | {TARGET, DATA_DIR, RUN}),
     Stage("export", ("export",), "export", ("verify",), ("<run>/export/",),

@@ -55,7 +55,7 @@ def all_genomes(space: SearchSpace) -> np.ndarray:
 
 def small_config(**changes) -> SearchConfig:
     base = dict(name="test", population=40, mutation_children=20, crossover_children=20, generations=10,
-                default_budget_samples=200)
+                default_budget_samples=200, rerank_k=1)
     return SearchConfig(**{**base, **changes})
 
 
@@ -69,6 +69,12 @@ def save_random_predictor(space_name: str, seed: int = 0):
         net.output.bias.fill_(85.0)
     predictor = QuantMLPPredictor(encoder.fp32_dim, hidden_size=32).set_network(net, 85.0)
     return save_predictor(predictor, predictor_path(space_name, "quant"), "quant", space)
+
+
+def baseline_names(space: SearchSpace) -> set[str]:
+    """The baselines a search of ``space`` runs: a uniform one for each of 8, 4 and 2 bits it offers."""
+    uniform = {f"uniform_w{b}a{b}" for b in (8, 4, 2) if b in space.bit_choices}
+    return {"random", "sequential"} | uniform
 
 
 def batch(acc, latency, violation=None):
@@ -87,5 +93,8 @@ def save_smoke_supernet():
 
 
 def search(run, *flags):
+    """A smoke search of fmnist on fpga through the CLI (its re-ranking measures on a random supernet)."""
     save_random_predictor("fmnist")
-    assert main(["search", "--target", "fpga", "--preset", "smoke", "--generations", "2", "--run", run, *flags]) == 0
+    save_smoke_supernet()
+    assert main(["search", "--target", "fpga", "--preset", "smoke", "--generations", "2", "--jobs", "1", "--run", run,
+                 *flags]) == 0

@@ -80,7 +80,7 @@ def test_cli_import_then_search_end_to_end(tmp_path):
     low, high = cost_bounds(table, Rules(table.space, table.target.forbidden), "latency_ms")
     limit = float(f"{(low + high) / 2:.6g}")  # feasible: the midpoint of the space's latency range
     searched = apq("search", "--space", "imagenet-apq", "--target", "bitfusion", "--preset", "smoke",
-                   "--latency", str(limit), "--run", "e2e", root=tmp_path, timeout=600)
+                   "--latency", str(limit), "--run", "e2e", "--set", "search.rerank_k=1", root=tmp_path, timeout=600)
     assert searched.returncode == 0, searched.stderr
     best = json.loads((tmp_path / "results" / "imagenet-apq" / "bitfusion" / "e2e" / "best.json").read_text())
     # random APQ weights: the predicted accuracy is a finite number, not a plausible percentage

@@ -7,11 +7,12 @@ from nbclient import NotebookClient
 import pytest
 
 from apq.cli import main
+from apq.space.registry import create_space
 from apq.quant.config import get_quant_config
 from apq.verify import run as verify
 from apq.verify.config import get_verify_config
 from tests.helpers.cli import PROJECT
-from tests.helpers.search import save_random_predictor
+from tests.helpers.search import baseline_names, save_random_predictor
 from tests.helpers.roots import copy_upstream
 
 NOTEBOOK = PROJECT / "notebooks" / "02_search.ipynb"
@@ -62,5 +63,5 @@ def test_quickstart_searches_and_plots_the_front(smoke_upstream, tmp_path, monke
     run_dir = next((tmp_path / "results/fmnist/fpga").glob("2*"))
     report = json.loads((run_dir / "verify.json").read_text())
     assert str(run_dir) in text and f"measured {report['measured_acc']:.2f}%" in text
-    assert set(report["baselines"]) == {"random", "uniform_w8a8", "uniform_w4a4", "sequential"}
+    assert set(report["baselines"]) == baseline_names(create_space("fmnist"))
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 1

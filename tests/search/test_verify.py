@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from apq.cli import main
+from apq.space.registry import create_space
 from apq.quant.config import get_quant_config
 from apq.stages.fresh import Stamp, read_stamp, write_stamp
 from apq.supernet.config import get_supernet_config
 from apq.verify import run as verify
 from apq.verify.config import get_verify_config
 from apq.verify.stats import pack_correct, unpack_correct
-from tests.helpers.search import save_smoke_supernet, search
+from tests.helpers.search import baseline_names, save_smoke_supernet, search
 
 
 def test_verify_measures_the_winner_on_the_test_split(tmp_path, capsys):
@@ -54,9 +55,10 @@ def test_verify_resumes_after_an_interruption(tmp_path, monkeypatch):
     assert len(json.loads((run_dir / verify.PARTIAL).read_text())["results"]) == 2
     interrupt = False
     report = verify.verify_run(run_dir, *args)
-    assert len(calls) == 5  # 2 before the interruption, the other 3 after: none twice
-    assert set(report["baselines"]) == {"random", "uniform_w8a8", "uniform_w4a4", "sequential"}
-    assert verify.verify_run(run_dir, *args) == report and len(calls) == 5  # up to date: nothing redone
+    candidates = 1 + len(baseline_names(create_space("fmnist")))
+    assert len(calls) == candidates  # 2 before the interruption, the rest after: none twice
+    assert set(report["baselines"]) == baseline_names(create_space("fmnist"))
+    assert verify.verify_run(run_dir, *args) == report and len(calls) == candidates  # up to date: nothing redone
 
 
 def test_verify_compares_the_winner_with_every_baseline_on_the_same_images(tmp_path, capsys):
@@ -67,7 +69,7 @@ def test_verify_compares_the_winner_with_every_baseline_on_the_same_images(tmp_p
     n = report["test_images"]
     joint = unpack_correct(report["correct_b64"], n)
     assert 100.0 * joint.mean() == pytest.approx(report["measured_acc"])
-    assert set(report["baselines"]) == {"random", "uniform_w8a8", "uniform_w4a4", "sequential"}
+    assert set(report["baselines"]) == baseline_names(create_space("fmnist"))
     out = capsys.readouterr().out
     for name, base in report["baselines"].items():
         paired = base["paired"]
@@ -101,6 +103,7 @@ def test_a_report_made_before_the_correctness_bits_is_completed(tmp_path, monkey
     write_stamp(run_dir / verify.REPORT, Stamp(**{**stamp, "format": "apq-verify/1"}))
     assert verify.paired(report, report["baselines"]["random"]) == {}
     redone = verify.verify_run(run_dir, *args)
-    assert len(calls) == 6 and calls[-1] == redone["baselines"]["random"]["genome"]
+    assert len(calls) == 2 + len(baseline_names(create_space("fmnist")))
+    assert calls[-1] == redone["baselines"]["random"]["genome"]
     assert all("paired" in base for base in redone["baselines"].values())
     assert redone["baselines"]["random"]["paired"]["discordant"] == [0, 5]  # joint: 5 of 10 right; random now 10

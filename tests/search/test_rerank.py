@@ -1,0 +1,102 @@
+"""Re-ranking by measurement: shortlists of distinct feasible candidates, measured on the
+validation split with the quantized samples' procedure, the best measured one the winner."""
+import json
+
+import numpy as np
+import pytest
+
+from apq.cli import main
+from apq.config import preset_config
+from apq.presets import get_preset
+from apq.samples.evaluate import SampleJob
+from apq.search.constraint import Constraint
+from apq.search.problem import Batch
+from apq.search.rerank import Reranker, measure, measure_seed, shortlist
+from apq.space.genome import sample
+from apq.space.registry import create_space
+from apq.stages.layout import supernet_path
+from tests.helpers.search import baseline_names, save_random_predictor, save_smoke_supernet, search
+
+
+def _pool(genomes, acc, latency):
+    n = len(acc)
+    return Batch(np.asarray(genomes, dtype=np.uint8), np.asarray(acc, float), np.asarray(latency, float),
+                 np.full(n, np.nan), np.ones(n), np.zeros(n))
+
+
+def test_shortlist_is_the_predicted_winner_then_the_best_distinct_feasible_genomes():
+    genomes = [[0, 0], [1, 1], [1, 1], [2, 2], [3, 3], [4, 4]]
+    pool = _pool(genomes, acc=[90, 95, 95, 93, 99, 92], latency=[1, 1, 1, 1, 5, 1])  # [3, 3] costs too much
+    first = _pool([[0, 0]], [90], [1])
+    sources = np.array(["a", "b", "b", "c", "d", "e"])
+    rows, names = shortlist(pool, sources, first, "a", Constraint("latency_ms", 2.0), k=4)
+    assert rows.genomes.tolist() == [[0, 0], [1, 1], [2, 2], [4, 4]] and names == ["a", "b", "c", "e"]
+    assert rows.genomes.dtype == np.int64 and rows.acc.tolist() == [90, 95, 93, 92]
+    one, _ = shortlist(pool, sources, first, "a", Constraint("latency_ms", 2.0), k=1)
+    assert one.genomes.tolist() == [[0, 0]]  # k = 1: the predicted winner alone
+    few, _ = shortlist(pool, sources, first, "a", Constraint("latency_ms", 2.0), k=9)
+    assert len(few) == 4  # fewer distinct feasible genomes than k
+
+
+def test_a_genome_measures_alike_in_process_and_on_workers(tmp_path):
+    """The evaluation seed is a function of the genome: the worker count never changes a value."""
+    save_smoke_supernet()
+    space, config = create_space("fmnist"), preset_config("smoke")
+    job = SampleJob("fmnist", "quant", get_preset("smoke"), config.samples, config.quant, str(supernet_path("fmnist")),
+                    None)
+    genomes = list(sample(space, 2, np.random.default_rng(3)))
+    here = measure(Reranker(job, jobs=1), genomes)
+    there = measure(Reranker(job, jobs=2), genomes)
+    assert [m["val_acc"] for m in here] == [m["val_acc"] for m in there]
+    assert all(0.0 <= m["val_acc"] <= 100.0 for m in here)
+    assert measure_seed(0, genomes[0]) != measure_seed(0, genomes[1]) and measure_seed(0, genomes[0]) == measure_seed(
+        0, genomes[0].copy())
+
+
+@pytest.fixture
+def reranked(tmp_path):
+    search("rr", "--baselines")  # smoke: search.rerank_k = 2
+    return json.loads((tmp_path / "results/fmnist/fpga/rr/best.json").read_text())
+
+
+def test_every_method_wins_with_its_best_measured_candidate(reranked, tmp_path):
+    entries = {"joint": reranked, **reranked["baselines"]}
+    assert set(entries) == {"joint"} | baseline_names(create_space("fmnist"))
+    limit = reranked["constraint"]["limit"]
+    measured = {}
+    for name, entry in entries.items():
+        shortlisted = entry["reranked"]
+        assert len(shortlisted) == 2 and len({tuple(c["genome"]) for c in shortlisted}) == 2
+        assert shortlisted[0]["predicted_acc"] >= shortlisted[1]["predicted_acc"]  # the predicted winner first
+        chosen = [c for c in shortlisted if c["chosen"]]
+        assert len(chosen) == 1 and chosen[0]["val_acc"] == max(c["val_acc"] for c in shortlisted)
+        assert entry["genome"] == chosen[0]["genome"] and entry["val_acc"] == chosen[0]["val_acc"]
+        assert entry["predicted_acc"] == chosen[0]["predicted_acc"]
+        for c in shortlisted:
+            assert c["latency_ms"] <= limit and 0.0 <= c["val_acc"] <= 100.0
+            assert measured.setdefault(tuple(c["genome"]), c["val_acc"]) == c["val_acc"]  # one genome, one value
+    assert reranked["method"] == next(c["method"] for c in reranked["reranked"] if c["chosen"])
+    config = json.loads((tmp_path / "results/fmnist/fpga/rr/config.json").read_text())
+    assert config["search"]["rerank_k"] == 2 and config["rerank"]["split"] == "val" and config["rerank"]["seconds"] > 0
+
+
+def test_k_1_is_the_predicted_winner_with_nothing_measured(reranked, tmp_path):
+    """Same seed, k = 1: each method's winner is the first of its k = 2 shortlist, and no
+    supernet is needed (it is gone)."""
+    supernet_path("fmnist").unlink()
+    assert main(["search", "--target", "fpga", "--preset", "smoke", "--generations", "2", "--baselines",
+                 "--set", "search.rerank_k=1", "--run", "k1"]) == 0
+    plain = json.loads((tmp_path / "results/fmnist/fpga/k1/best.json").read_text())
+    assert "reranked" not in plain and "val_acc" not in plain
+    assert plain["genome"] == reranked["reranked"][0]["genome"]
+    for name, entry in plain["baselines"].items():
+        assert "reranked" not in entry and entry["genome"] == reranked["baselines"][name]["reranked"][0]["genome"]
+    assert "rerank" not in json.loads((tmp_path / "results/fmnist/fpga/k1/config.json").read_text())
+
+
+def test_a_missing_supernet_stops_a_reranking_search_before_it_starts(tmp_path, capsys):
+    save_random_predictor("fmnist")
+    assert main(["search", "--target", "fpga", "--preset", "smoke", "--generations", "2", "--run", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "apq supernet" in err[0] and "search.rerank_k=1" in err[0]
+    assert not (tmp_path / "results").exists()

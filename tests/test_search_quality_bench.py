@@ -1,0 +1,57 @@
+"""bench/search_quality.py's statistics: pooled margins, intervals and p-values over seeds, best
+uniform, and the winner's curse before and after re-ranking, on hand-made verified runs."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+from apq.verify.stats import mcnemar_exact, pack_correct
+from tests.helpers.cli import PROJECT
+
+spec = importlib.util.spec_from_file_location("search_quality", PROJECT / "bench" / "search_quality.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def _result(correct, predicted, val=None):
+    correct = np.asarray(correct, dtype=bool)
+    verified = {"measured_acc": 100.0 * correct.mean(), "test_images": len(correct), "correct_b64": pack_correct(correct),
+                "predicted_acc": predicted}
+    best = {"predicted_acc": predicted, **({} if val is None else {"val_acc": val})}
+    return verified, best
+
+
+def _unit(rng, n, joint_rate, rates, val=None):
+    """A verified run: the joint winner and baselines right on images at the given rates."""
+    joint, joint_best = _result(rng.random(n) < joint_rate, 92.0, val)
+    baselines = {name: _result(rng.random(n) < rate, 90.0, val) for name, rate in rates.items()}
+    verify = {**joint, "baselines": {name: v for name, (v, _) in baselines.items()}}
+    best = {**joint_best, "baselines": {name: b for name, (_, b) in baselines.items()}}
+    return {"best": best, "verify": verify}
+
+
+def test_pooled_comparison_sums_discordant_images_over_seeds():
+    a = [np.array([1, 1, 0, 1, 0], bool), np.array([1, 1, 1, 0], bool)]
+    b = [np.array([0, 1, 0, 0, 1], bool), np.array([0, 1, 0, 0], bool)]
+    out = bench.pooled_comparison(list(zip(a, b)))
+    assert out["discordant"] == [4, 1] and out["p"] == pytest.approx(mcnemar_exact(4, 1))
+    assert out["per_seed"] == pytest.approx([20.0, 50.0]) and out["margin"] == pytest.approx(35.0)
+    assert out["ci95"][0] <= out["margin"] <= out["ci95"][1]
+
+
+def test_a_case_compares_with_every_baseline_and_the_best_uniform_level():
+    rng = np.random.default_rng(0)
+    rates = {"uniform_w8a8": 0.80, "uniform_w4a4": 0.70, "random": 0.85}
+    units = {(s, k): _unit(rng, 2000, 0.9, rates, val=None if k == 1 else 95.0) for s in (0, 1, 2) for k in (1, 4)}
+    case = bench.summarise_case("fpga", "tight", 1.5, [0, 1, 2], [1, 4], 4, units)
+    assert set(case["vs"]) == {"uniform_w8a8", "uniform_w4a4", "random", "best_uniform"}
+    assert case["vs"]["best_uniform"]["of"] == "uniform_w8a8"  # the better uniform level of the case
+    assert case["vs"]["best_uniform"]["margin"] == pytest.approx(case["vs"]["uniform_w8a8"]["margin"])
+    assert 5 < case["vs"]["uniform_w8a8"]["margin"] < 15 and case["vs"]["uniform_w8a8"]["p"] < 1e-6
+    joint_acc = [units[s, 4]["verify"]["measured_acc"] for s in (0, 1, 2)]
+    before = np.mean([92.0 - units[s, 1]["verify"]["measured_acc"] for s in (0, 1, 2)])
+    assert case["winners_curse"]["joint"]["before"] == pytest.approx(before)
+    assert case["winners_curse"]["joint"]["after"] == pytest.approx(95.0 - np.mean(joint_acc))
+    assert case["by_k"]["4"]["joint"] == pytest.approx(np.mean(joint_acc))
+    assert case["checks"]["beats_every_baseline_p_below_0_05"] and case["checks"]["never_significantly_worse"]
+    assert not case["checks"]["reranked_joint_abs_error_within_1"]  # 95 on validation, about 90 on test
