@@ -1,0 +1,35 @@
+"""One verified smoke run (random supernet, random predictor, 1-step verify), built once and copied
+into each test's APQ_ROOT."""
+import os
+import shutil
+
+import pytest
+
+from apq.cli import main
+from tests.helpers.search import save_smoke_supernet, search
+
+RUN = "results/fmnist/fpga/f1"
+
+
+@pytest.fixture(scope="session")
+def verified_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verified")
+    before = os.environ.get("APQ_ROOT")
+    os.environ["APQ_ROOT"] = str(root)
+    try:
+        search("f1")
+        save_smoke_supernet()
+        assert main(["verify", "--target", "fpga", "--steps", "1", "--threads", "1"]) == 0
+    finally:
+        if before is None:
+            os.environ.pop("APQ_ROOT", None)
+        else:
+            os.environ["APQ_ROOT"] = before
+    return root
+
+
+@pytest.fixture
+def run_dir(verified_root, tmp_path):
+    """This test's copy of the verified run (and its supernet and predictor), under its APQ_ROOT."""
+    shutil.copytree(verified_root, tmp_path, dirs_exist_ok=True, symlinks=True)
+    return tmp_path / RUN
