@@ -1,11 +1,11 @@
 """One verified smoke run (random supernet, random predictor, 1-step verify), built once and copied
 into each test's APQ_ROOT."""
-import os
 import shutil
 
 import pytest
 
 from apq.cli import main
+from tests.helpers.roots import apq_root
 from tests.helpers.search import save_smoke_supernet, search
 
 RUN = "results/fmnist/fpga/f1"
@@ -13,18 +13,10 @@ RUN = "results/fmnist/fpga/f1"
 
 @pytest.fixture(scope="session")
 def verified_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("verified")
-    before = os.environ.get("APQ_ROOT")
-    os.environ["APQ_ROOT"] = str(root)
-    try:
+    with apq_root(tmp_path_factory.mktemp("verified")) as root:
         search("f1")
         save_smoke_supernet()
         assert main(["verify", "--target", "fpga", "--steps", "1", "--threads", "1"]) == 0
-    finally:
-        if before is None:
-            os.environ.pop("APQ_ROOT", None)
-        else:
-            os.environ["APQ_ROOT"] = before
     return root
 
 

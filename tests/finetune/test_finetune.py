@@ -86,3 +86,12 @@ def test_finetune_user_errors_are_one_line(run_dir, tmp_path):
     (run_dir / "winner.pt").write_bytes(b"not a model")
     assert_user_error(apq("finetune", "--target", "fpga", root=root), "winner.pt")
     assert not (run_dir / finetune.FINETUNED).exists() and not (run_dir / finetune.REPORT).exists()
+
+
+def test_apq_finetune_is_the_api_function_and_still_the_package():
+    import inspect
+
+    import apq
+
+    assert callable(apq.finetune) and {"epochs", "teacher", "run"} <= set(inspect.signature(apq.finetune).parameters)
+    assert apq.finetune.run.FINETUNED == "finetuned.pt"  # the package's modules stay reachable
