@@ -170,7 +170,8 @@ def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> di
     trained = json.loads(report_file.read_text()) if report_file.exists() else {}
     out = {name: {k: row[k] for k in ("supernet_acc", "standalone_acc")} for row in rows for name in NAMED
            if row["subnet"] == name}
-    return {**out, "rank_tau": round(float(tau), 4), "train_seconds": trained.get("train_seconds"),
+    tau = None if np.isnan(tau) else round(float(tau), 4)  # undefined when either side is constant
+    return {**out, "rank_tau": tau, "train_seconds": trained.get("train_seconds"),
             "epochs": sum(config.phase_epochs), "standalone_epochs": epochs, "supernet": str(path),
             "supernet_digest": digest(path), "supernet_json": trained or None, "subnets": rows}
 
@@ -179,7 +180,7 @@ def better_recipe(recipes: dict) -> str:
     """By rank agreement first (tau to two decimals), then the mean supernet accuracy of the named sub-nets."""
     def score(name: str):
         r = recipes[name]
-        return (round(r["rank_tau"], 2), float(np.mean([r[n]["supernet_acc"] for n in NAMED])))
+        return (-2.0 if r["rank_tau"] is None else round(r["rank_tau"], 2), float(np.mean([r[n]["supernet_acc"] for n in NAMED])))
     return max(recipes, key=score)
 
 
