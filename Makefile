@@ -19,6 +19,8 @@ SEARCH_FLAGS ?=
 # and the export format (onnx, torch or all).
 RUN ?=
 FORMAT ?= all
+# `make finetune`: passes over the training split (default: the preset's, ~10 min here).
+EPOCHS ?=
 # Sample generation: JOBS workers (default one per core); BACKEND=dask with ADDRESS=tcp://host:8786
 # spreads the same work over a dask.distributed cluster.
 JOBS ?=
@@ -39,14 +41,14 @@ SAMPLE_FLAGS := --backend $(BACKEND)$(if $(JOBS), --jobs $(JOBS),)$(if $(ADDRESS
 
 .PHONY: help setup data test test-fast bench bench-cost bench-search bench-fake-quant bench-predictor bench-supernet \
 	bench-quant bench-samples bench-quality bench-pipeline report lut space supernet samples predictor search verify \
-	export clean
+	finetune export clean
 
 help:
 	@echo "make setup | data | test | test-fast | report"
 	@echo "     bench (bench-cost bench-search bench-fake-quant bench-predictor) | bench-supernet | bench-quant"
 	@echo "     bench-samples | bench-quality | bench-pipeline"
-	@echo "     lut | space | supernet | samples | predictor | search | verify | export"
-	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS RUN FORMAT"
+	@echo "     lut | space | supernet | samples | predictor | search | verify | finetune | export"
+	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS RUN FORMAT EPOCHS"
 	@echo "        TORCH_SPEC TORCH_INDEX (make setup)"
 
 # torch first (TORCH_SPEC, from TORCH_INDEX when set), so that installing this package adds no other build.
@@ -148,6 +150,11 @@ search: $(STAMP)
 # Verify the latest run of SPACE/TARGET again (e.g. after `apq search --baselines`).
 verify: setup
 	$(APQ) verify $(RUN) --space $(SPACE) --target $(TARGET) $(if $(RUN),,--preset $(PRESET)) $(DATA_FLAG)
+
+# Train the verified winner of the latest run of SPACE/TARGET (or RUN) further, quantization in the
+# loop, distilled from an fp32 teacher (~10 min, resumable); `make export` then exports it.
+finetune: setup
+	$(APQ) finetune $(RUN) --space $(SPACE) --target $(TARGET) $(if $(RUN),,--preset $(PRESET)) $(DATA_FLAG)$(if $(EPOCHS), --epochs $(EPOCHS),)
 
 # Export the latest verified run of SPACE/TARGET (ONNX QDQ + PyTorch), checked with onnxruntime.
 export: setup

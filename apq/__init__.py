@@ -18,7 +18,7 @@ import types
 __version__ = "0.1.0"
 
 #: Packages (and modules) whose name is also an :mod:`apq.api` function.
-CALLABLE_MODULES = ("supernet", "samples", "predictor", "search", "verify", "export", "config")
+CALLABLE_MODULES = ("supernet", "samples", "predictor", "search", "verify", "finetune", "export", "config")
 #: Other names of :mod:`apq.api` offered on ``apq``.
 API_NAMES = ("Run", "load_run")
 

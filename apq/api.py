@@ -264,6 +264,36 @@ def _verify(space, run_dir: Path, seed: int, run_config: RunConfig, data_dir, su
     return verify_run(run_dir, net, data, run_config.quant, run_config.verify, seed, meta)
 
 
+def finetune(run: "Run | str | Path | None" = None, *, space: str | None = None, target: str | None = None,
+             epochs: float | None = None, teacher: str | None = None, threads: int | None = None,
+             preset: str | RunConfig | None = None, settings: Settings = (), config_file: str | Path | None = None,
+             data_dir: str | Path | None = None, supernet_path: str | Path | None = None) -> dict:
+    """Train a verified run's winner further with quantization in the loop, distilled from an fp32
+    teacher (resumable; a no-op when up to date); returns ``finetune.json`` as a dict (``acc_before``,
+    ``acc_after`` on the test split). ``apq export`` then exports ``finetuned.pt``.
+
+    ``run`` and ``preset`` as in :func:`verify`. ``epochs``, ``teacher`` (largest or subnet) and
+    ``threads`` are shorthands for ``finetune.epochs``, ``finetune.teacher`` and
+    ``finetune.num_threads``, applied last.
+    """
+    from apq.finetune.run import finetune_run
+    from apq.nn.runtime import pick_device
+    from apq.samples.data import load_sample_data
+    from apq.supernet.checkpoint import load_supernet
+
+    run_space, run_dir, stored = locate_run(run, space, target, "finetune")
+    run_config = config(run_base_config(run_dir) if preset is None else preset, settings, config_file)
+    for origin, key, value in (("epochs", "finetune.epochs", epochs), ("teacher", "finetune.teacher", teacher),
+                               ("threads", "finetune.num_threads", threads)):
+        if value is not None:
+            run_config = run_config.override({key: value}, origin)
+    if not (run_dir / "winner.pt").is_file():  # before loading the supernet and the dataset
+        raise UserError(f"run {run_dir} has no winner.pt; run 'apq verify {run_dir}' first")
+    net, meta = load_supernet(run_space, supernet_path, pick_device())
+    data = load_sample_data(run_space, run_config.preset, data_dir, run_config.supernet)
+    return finetune_run(run_dir, net, meta, data, run_config.finetune, run_config.quant, stored["seed"])
+
+
 def run_base_config(run_dir: Path) -> RunConfig:
     """The run's preset, its ``preset`` section (seed, splits) as the run stored it."""
     from dataclasses import replace
@@ -277,7 +307,7 @@ def run_base_config(run_dir: Path) -> RunConfig:
 def export(run: "Run | str | Path | None" = None, *, format: str = "all", space: str | None = None, target: str | None = None,
            output: str | Path | None = None, test_images: int = 0, threads: int = 0,
            data_dir: str | Path | None = None) -> Path:
-    """Export a verified run's joint winner as ``model.pt`` + ``model.json`` and/or ``model.onnx`` (QDQ),
+    """Export a verified run's joint winner (its fine-tuned model when ``apq finetune`` made one) as ``model.pt`` + ``model.json`` and/or ``model.onnx`` (QDQ),
     checked on the first ``test_images`` test images (0 = all); returns the export folder.
 
     ``format``: onnx, torch or all; ``output`` default ``<run>/export``; ``run`` as in :func:`verify`.

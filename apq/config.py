@@ -27,6 +27,7 @@ from pathlib import Path
 
 import apq as _apq
 from apq.errors import UserError
+from apq.finetune.config import FINETUNE_PRESETS, FinetuneConfig
 from apq.predictor.config import PREDICTOR_PRESETS, PredictorConfig
 from apq.presets import PRESETS as PRESET_SECTIONS, Preset
 from apq.quant.config import QUANT_PRESETS, QuantConfig
@@ -37,9 +38,11 @@ from apq.verify.config import VERIFY_PRESETS, VerifyConfig
 
 #: Section name -> its settings dataclass, in pipeline order.
 SECTIONS = {"preset": Preset, "supernet": SupernetConfig, "samples": SampleConfig, "quant": QuantConfig,
-            "predictor": PredictorConfig, "search": SearchConfig, "verify": VerifyConfig}
+            "predictor": PredictorConfig, "search": SearchConfig, "verify": VerifyConfig,
+            "finetune": FinetuneConfig}
 _TABLES = {"preset": PRESET_SECTIONS, "supernet": SUPERNET_PRESETS, "samples": SAMPLE_PRESETS,
-           "quant": QUANT_PRESETS, "predictor": PREDICTOR_PRESETS, "search": SEARCH_PRESETS, "verify": VERIFY_PRESETS}
+           "quant": QUANT_PRESETS, "predictor": PREDICTOR_PRESETS, "search": SEARCH_PRESETS, "verify": VERIFY_PRESETS,
+           "finetune": FINETUNE_PRESETS}
 FILE_SUFFIXES = (".toml", ".json")
 
 
@@ -54,6 +57,7 @@ class RunConfig:
     predictor: PredictorConfig
     search: SearchConfig
     verify: VerifyConfig
+    finetune: FinetuneConfig
 
     @property
     def name(self) -> str:

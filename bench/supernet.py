@@ -1,34 +1,54 @@
-"""Supernet benchmark: weight-shared accuracy of three sub-nets vs the same nets trained alone.
+"""Supernet benchmark: each training recipe's weight-shared sub-nets vs the same nets trained alone.
 
-    .venv/bin/python bench/supernet.py [--space fmnist] [--preset default] [--epochs E] [--data-dir D]
+    .venv/bin/python bench/supernet.py [--space fmnist] [--preset default] [--recipes progressive sandwich]
+        [--train [--work DIR]] [--supernet RECIPE=PATH ...] [--subnets 6] [--epochs E] [--cache FILE]
+        [--set section.field=value ...] [--data-dir D]
 
-Needs ``data/<space>/supernet.pt`` (``make supernet``). For the smallest, a middle (middle choice
-of every gene) and the largest sub-net it reports the test accuracy inside the supernet (after
-BN re-calibration) and after training the same architecture from scratch, randomly initialised,
-with the supernet's ``full``-phase recipe for ``--epochs`` (default: the supernet's total epochs
-over all phases). Writes ``results/bench/supernet.json``.
+For every recipe (``supernet.recipe``) it needs that recipe's supernet: ``--supernet RECIPE=PATH``
+takes an existing file; ``--train`` trains it (or finds it trained) in its own APQ_ROOT,
+``<work>/<recipe>`` (default work folder ``results/bench/supernet_roots``); otherwise
+``data/<space>/supernet.pt`` is taken when it was made with that recipe. Over ``--subnets`` sub-nets
+(>= 6: the smallest, a middle one (middle choice of every gene), the largest and seeded random
+ones spread over the parameter-count range) it measures the test accuracy inside the supernet
+(after BN re-calibration) and after training the same architecture alone, randomly initialised,
+with the supernet's ``full``-phase recipe for ``--epochs`` (default: that recipe's total epochs),
+and Kendall's tau between the two. Stand-alone results (minutes each) are cached by genome, epochs
+and settings in ``--cache`` (default ``results/bench/supernet_standalone.json``), so reruns reuse
+them. Writes ``results/bench/supernet.json``: ``recipes.<recipe>`` = {``largest``, ``middle``,
+``smallest``: {``supernet_acc``, ``standalone_acc``}, ``rank_tau``, ``train_seconds``,
+``subnets``}, and ``default_recipe``: the recipe with the higher tau (two decimals), then the
+higher mean supernet accuracy of the three named sub-nets. Hours on the default preset here.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import kendalltau
 
-from apq.io import write_json
+from apq.config import apply_settings, preset_config
+from apq.io import project_root, write_json
 from apq.nn.runtime import pick_device
-from apq.presets import get_preset
 from apq.report import bench_arguments
+from apq.space.genome import sample
 from apq.space.registry import create_space
 from apq.space.spec import genome_string
+from apq.stages.fresh import canonical, digest
 from apq.supernet.bn_calibration import calibrate_bn
-from apq.supernet.build import load_training_data
+from apq.supernet.build import load_training_data, train_supernet
 from apq.supernet.checkpoint import load_supernet, supernet_path
-from apq.supernet.config import get_supernet_config
+from apq.supernet.config import RECIPES
 from apq.supernet.evaluate import evaluate, evaluate_subnet, prepare
 from apq.supernet.network import Supernet
 from apq.supernet.train import train_standalone, training_threads
+
+NAMED = ("smallest", "middle", "largest")
 
 
 def middle_genome(net: Supernet) -> np.ndarray:
@@ -40,52 +60,165 @@ def middle_genome(net: Supernet) -> np.ndarray:
     return genome
 
 
+def parameter_count(net: Supernet, genome: np.ndarray) -> int:
+    return sum(p.numel() for p in net.extract(genome).parameters())
+
+
+def subnet_genomes(net: Supernet, count: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    """(name, genome): smallest, middle, largest, then ``count - 3`` seeded random genomes at evenly
+    spaced quantiles of the parameter count of 100 random ones (so they span the cost range)."""
+    named = [("smallest", net.smallest_genome()), ("middle", middle_genome(net)), ("largest", net.largest_genome())]
+    extra = max(0, count - len(named))
+    if not extra:
+        return named
+    pool = sample(net.space, 100, np.random.default_rng(seed))
+    order = np.argsort([parameter_count(net, g) for g in pool])
+    picks = order[np.linspace(0, len(pool) - 1, extra + 2).round().astype(int)[1:-1]]
+    return named + [(f"random{i}", pool[j]) for i, j in enumerate(picks)]
+
+
+@contextmanager
+def project(root: Path | None):
+    """APQ_ROOT set to ``root`` for the block (None: unchanged)."""
+    before = os.environ.get("APQ_ROOT")
+    if root is not None:
+        os.environ["APQ_ROOT"] = str(root)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("APQ_ROOT", None)
+        else:
+            os.environ["APQ_ROOT"] = before
+
+
+def recipe_supernet(space, recipe: str, run_config, args) -> Path:
+    """The supernet file of ``recipe``: given, trained in its own APQ_ROOT, or the project's when it has that recipe."""
+    if recipe in args.given:
+        return Path(args.given[recipe])
+    if args.train:
+        root = Path(args.work) / recipe
+        root.mkdir(parents=True, exist_ok=True)
+        with project(root):
+            return train_supernet(space, run_config.preset, run_config.supernet, args.data_dir).resolve()
+    path = supernet_path(space.name)
+    if not path.exists():
+        raise SystemExit(f"no supernet for recipe '{recipe}': pass --train or --supernet {recipe}=PATH")
+    return path
+
+
+class StandaloneCache:
+    """Stand-alone test accuracies in a JSON file, keyed by genome, epochs and the settings that train them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries = json.loads(path.read_text()) if path.exists() else {}
+
+    @staticmethod
+    def key(arch: str, epochs: float, settings: dict) -> str:
+        return canonical({"arch": arch, "epochs": epochs, "settings": settings})
+
+    def get(self, key: str) -> dict | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, value: dict) -> None:
+        self.entries[key] = value
+        write_json(self.path, self.entries)
+
+
+def standalone(space, genome, data, test, calib, config, epochs: float, seed: int, device, desc: str) -> dict:
+    """Test accuracy of ``genome`` trained alone from a seeded random init for ``epochs``."""
+    torch.manual_seed(seed)
+    net = Supernet(space).extract(genome).to(device)
+    if config.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    seconds = train_standalone(net, data, config, epochs, seed, device, desc=desc)
+    calibrate_bn(net, prepare(calib, device, config.channels_last), config.bn_calib_batch)
+    result = evaluate(net, *test, config.eval_batch, config.channels_last)
+    return {"standalone_acc": round(result.accuracy, 3), "seconds": round(seconds, 1)}
+
+
+def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> dict:
+    run_config = apply_settings(preset_config(args.preset), [*args.settings, f"supernet.recipe={recipe}"])
+    config, seed = run_config.supernet, run_config.preset.seed
+    path = recipe_supernet(space, recipe, run_config, args)
+    supernet, meta = load_supernet(space, path, device)
+    if meta["supernet_config"].get("recipe", "progressive") != recipe:
+        raise SystemExit(f"{path} was trained with recipe '{meta['supernet_config'].get('recipe')}', not '{recipe}'")
+    if config.channels_last:
+        supernet = supernet.to(memory_format=torch.channels_last)
+    data, test, calib = load_training_data(space, run_config.preset, config, args.data_dir)
+    epochs = args.epochs if args.epochs is not None else sum(config.phase_epochs)
+    trained_with = {k: v for k, v in config.to_dict().items() if k not in ("name", "num_threads")}
+    settings = {"supernet": trained_with, "seed": seed, "preset": run_config.preset.to_dict()}
+    rows = []
+    for name, genome in subnet_genomes(supernet, args.subnets, seed):
+        arch = genome_string(space, genome)
+        shared = evaluate_subnet(supernet, genome, calib, *test, config.bn_calib_batch, config.eval_batch,
+                                 config.channels_last)
+        key = cache.key(arch, epochs, settings)
+        alone = cache.get(key)
+        if alone is None:
+            alone = standalone(space, genome, data, test, calib, config, epochs, seed, device, f"{recipe} {name}")
+            cache.put(key, alone)
+        rows.append({"subnet": name, "arch": arch, "genome": genome.tolist(), "params": parameter_count(supernet, genome),
+                     "supernet_acc": round(shared.accuracy, 3), **alone, "standalone_epochs": epochs})
+        print(f"{recipe:>11} {name:>8}: supernet {shared.accuracy:6.2f}%  alone ({epochs:g} epochs) "
+              f"{alone['standalone_acc']:6.2f}%  {rows[-1]['params']:,} params", flush=True)
+    tau = kendalltau([r["supernet_acc"] for r in rows], [r["standalone_acc"] for r in rows]).statistic
+    report_file = path.with_suffix(".json")
+    trained = json.loads(report_file.read_text()) if report_file.exists() else {}
+    out = {name: {k: row[k] for k in ("supernet_acc", "standalone_acc")} for row in rows for name in NAMED
+           if row["subnet"] == name}
+    tau = None if np.isnan(tau) else round(float(tau), 4)  # undefined when either side is constant
+    return {**out, "rank_tau": tau, "train_seconds": trained.get("train_seconds"),
+            "epochs": sum(config.phase_epochs), "standalone_epochs": epochs, "supernet": str(path),
+            "supernet_digest": digest(path), "supernet_json": trained or None, "subnets": rows}
+
+
+def better_recipe(recipes: dict) -> str:
+    """By rank agreement first (tau to two decimals), then the mean supernet accuracy of the named sub-nets."""
+    def score(name: str):
+        r = recipes[name]
+        return (-2.0 if r["rank_tau"] is None else round(r["rank_tau"], 2), float(np.mean([r[n]["supernet_acc"] for n in NAMED])))
+    return max(recipes, key=score)
+
+
 def main() -> None:
     parser = bench_arguments(__doc__, "supernet")
     parser.add_argument("--space", default="fmnist")
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--epochs", type=float, help="scratch epochs (default: the supernet's total)")
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--train", action="store_true", help="train each recipe's supernet in <work>/<recipe>")
+    parser.add_argument("--work", default=str(project_root() / "results" / "bench" / "supernet_roots"))
+    parser.add_argument("--supernet", action="append", default=[], metavar="RECIPE=PATH", help="an existing supernet")
+    parser.add_argument("--subnets", type=int, default=6, help="sub-nets per recipe (>= 6)")
+    parser.add_argument("--epochs", type=float, help="stand-alone epochs (default: the recipe's total)")
+    parser.add_argument("--cache", default=str(project_root() / "results" / "bench" / "supernet_standalone.json"))
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
+    if args.subnets < 6:
+        parser.error("--subnets must be at least 6")
+    args.given = dict(item.split("=", 1) for item in args.supernet)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    space, preset = create_space(args.space), get_preset(args.preset)
-    config = get_supernet_config(preset.name)
-    threads, device = training_threads(config), pick_device()
+    space, device = create_space(args.space), pick_device()
+    threads = training_threads(preset_config(args.preset).supernet)
     torch.set_num_threads(threads)
-    supernet, meta = load_supernet(space, supernet_path(space.name), device)
-    if config.channels_last:
-        supernet = supernet.to(memory_format=torch.channels_last)
-    data, test, calib = load_training_data(space, preset, config, args.data_dir)
-    epochs = args.epochs if args.epochs is not None else sum(config.phase_epochs)
-    rows = []
-    for name, genome in (("smallest", supernet.smallest_genome()), ("middle", middle_genome(supernet)),
-                         ("largest", supernet.largest_genome())):
-        shared = evaluate_subnet(supernet, genome, calib, *test, config.bn_calib_batch, config.eval_batch,
-                                 config.channels_last)
-        torch.manual_seed(preset.seed)
-        scratch = Supernet(space).extract(genome).to(device)  # same architecture, fresh random weights
-        if config.channels_last:
-            scratch = scratch.to(memory_format=torch.channels_last)
-        seconds = train_standalone(scratch, data, config, epochs, preset.seed, device, desc=f"scratch {name}")
-        calibrate_bn(scratch, prepare(calib, device, config.channels_last), config.bn_calib_batch)
-        alone = evaluate(scratch, *test, config.eval_batch, config.channels_last)
-        rows.append({"subnet": name, "genome": genome.tolist(), "arch": genome_string(space, genome),
-                     "params": sum(p.numel() for p in scratch.parameters()),
-                     "supernet_test_acc": round(shared.accuracy, 3), "scratch_test_acc": round(alone.accuracy, 3),
-                     "scratch_epochs": epochs, "scratch_train_seconds": round(seconds, 1)})
-        print(f"{name:>8}: supernet {shared.accuracy:6.2f}%  scratch ({epochs:g} epochs, {seconds:.0f} s) "
-              f"{alone.accuracy:6.2f}%  {rows[-1]['params']:,} params", flush=True)
-    write_json(args.out, {"space": space.name, "preset": preset.to_dict(), "supernet_meta": meta,
-                          "supernet_json": _supernet_report(space.name), "threads": threads, "device": str(device),
-                          "test_images": len(test[0]), "subnets": rows, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    cache = StandaloneCache(Path(args.cache))
+    recipes = {recipe: bench_recipe(space, recipe, args, cache, device) for recipe in args.recipes}
+    default = better_recipe(recipes)
+    chosen = recipes[default]
+    write_json(args.out, {"space": space.name, "preset": args.preset, "settings": args.settings, "threads": threads,
+                          "device": str(device), "recipes": recipes, "default_recipe": default,
+                          "configured_default": preset_config(args.preset).supernet.recipe,
+                          # the chosen recipe's rows in the format of the page (apq/report.py)
+                          "supernet_json": chosen["supernet_json"],
+                          "subnets": [{"subnet": r["subnet"], "supernet_test_acc": r["supernet_acc"],
+                                       "scratch_test_acc": r["standalone_acc"], "scratch_epochs": r["standalone_epochs"]}
+                                      for r in chosen["subnets"] if r["subnet"] in NAMED],
+                          "created": time.strftime("%Y-%m-%d %H:%M:%S")})
     print(args.out)
-
-
-def _supernet_report(space_name: str) -> dict | None:
-    import json
-
-    path = supernet_path(space_name).with_suffix(".json")
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 if __name__ == "__main__":

@@ -1,7 +1,5 @@
 """Fixtures shared by every test folder: the registered spaces, a randomised fmnist supernet and
 its smoke-preset file, one torch thread, and an isolated ``APQ_ROOT`` per test."""
-import os
-
 import pytest
 import torch
 
@@ -11,6 +9,7 @@ from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import get_supernet_config
 from apq.supernet.network import Supernet
 from tests.helpers.nets import randomize
+from tests.helpers.roots import apq_root
 
 
 @pytest.fixture(params=space_names())
@@ -65,19 +64,11 @@ def smoke_upstream(tmp_path_factory):
     (``tests.helpers.roots.copy_upstream``) so that their search starts at once."""
     import apq
 
-    root = tmp_path_factory.mktemp("smoke-upstream")
-    before = os.environ.get("APQ_ROOT")
-    os.environ["APQ_ROOT"] = str(root)
-    try:
+    with apq_root(tmp_path_factory.mktemp("smoke-upstream")) as root:
         apq.supernet("fmnist", preset="smoke")
         for quant in (False, True):
             apq.samples("fmnist", quant=quant, preset="smoke")
         apq.predictor("fmnist", preset="smoke")
-    finally:
-        if before is None:
-            os.environ.pop("APQ_ROOT", None)
-        else:
-            os.environ["APQ_ROOT"] = before
     return root
 
 

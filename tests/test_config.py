@@ -9,6 +9,7 @@ from apq.cli import main
 from apq.config import PRESETS, SECTIONS, RunConfig, resolve_config
 from apq.data.splits import resolve_val_size
 from apq.errors import UserError
+from apq.finetune.config import FINETUNE_PRESETS
 from apq.predictor.config import PREDICTOR_PRESETS
 from apq.presets import PRESETS as PRESET_SECTIONS
 from apq.quant.config import QUANT_PRESETS
@@ -20,7 +21,8 @@ from apq.verify.config import VERIFY_PRESETS
 from tests.helpers.datasets import write_mnist_dir
 
 TABLES = {"preset": PRESET_SECTIONS, "supernet": SUPERNET_PRESETS, "samples": SAMPLE_PRESETS, "quant": QUANT_PRESETS,
-          "predictor": PREDICTOR_PRESETS, "search": SEARCH_PRESETS, "verify": VERIFY_PRESETS}
+          "predictor": PREDICTOR_PRESETS, "search": SEARCH_PRESETS, "verify": VERIFY_PRESETS,
+          "finetune": FINETUNE_PRESETS}
 
 # The figures every README number was measured with (a changed preset value fails here).
 FIGURES = {

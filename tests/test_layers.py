@@ -31,6 +31,7 @@ LAYERS: list[set[str]] = [
     {"predictor"},
     {"search"},
     {"verify"},
+    {"finetune"},  # reads verify's winner.pt (through apq.quant.winner); export exports its finetuned.pt
     {"export"},
     {"config"},  # the run config: one section per stage, from each stage's own config module
     {"pipeline"},

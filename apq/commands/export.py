@@ -33,6 +33,7 @@ def run(args) -> int:
 
 
 def _print(report: dict, folder) -> None:
+    print(f"exported {report['model']['file']} ({report['model']['why']})")
     line = f"fake-quant {report['fake_quant_acc']:.2f}%"
     if "onnx" in report:
         onnx = report["onnx"]

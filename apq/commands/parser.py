@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 
 from apq import __version__
-from apq.commands import data, export, lut, predictor, samples, search, space, supernet, verify
+from apq.commands import data, export, finetune, lut, predictor, samples, search, space, supernet, verify
 
 #: The commands a step of ``apq run`` / ``apq chain`` may be.
-STEP_COMMANDS = (data, space, lut, supernet, samples, predictor, search, verify, export)
+STEP_COMMANDS = (data, space, lut, supernet, samples, predictor, search, verify, finetune, export)
 
 
 class OneLineParser(argparse.ArgumentParser):

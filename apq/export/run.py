@@ -1,6 +1,8 @@
 """``apq export``: the verified joint winner of a run as PyTorch and ONNX, checked on the test split.
 
     <run>/verify.json + <run>/winner.pt  (written by ``apq verify``)
+      [+ <run>/finetuned.pt + finetune.json (``apq finetune``): exported instead when it was made
+         from this winner.pt; export.json's ``model`` says which file was taken]
       -> rebuild the fine-tuned fake-quantized sub-net from winner.pt (no supernet)
       -> <out>/model.pt + model.json      (--format torch|all)  reloaded and compared: identical
       -> <out>/model.onnx                 (--format onnx|all)   onnx.checker, then onnxruntime
@@ -28,12 +30,14 @@ from apq.data.tensors import load_splits
 from apq.errors import UserError
 from apq.export.check import accuracy, compare, torch_logits
 from apq.export.torch_module import load_torch_export, write_torch_export
+from apq.finetune.run import FINETUNED, REPORT as FINETUNE_REPORT
 from apq.io import write_json
 from apq.nn.runtime import torch_threads
 from apq.presets import Preset
 from apq.quant.spec import NORMALIZATION_FORMULA
 from apq.quant.winner import WINNER, load_winner
 from apq.space.space import SearchSpace
+from apq.stages.fresh import digest
 from apq.stages.lock import artifact_lock
 from apq.stages.staging import staged
 
@@ -84,6 +88,29 @@ def verified_winner(run_dir: Path) -> tuple[nn.Module, dict, dict]:
         raise UserError(f"{path} does not belong to {report_path} (another genome or settings); "
                         f"rerun 'apq verify {run_dir}'")
     return model, payload, report
+
+
+def model_to_export(run_dir: Path) -> tuple[nn.Module, dict, dict, dict]:
+    """(model, its payload, verify.json, which): the fine-tuned model of ``apq finetune`` when it was
+    made from the run's current winner.pt, else the verified winner. ``which`` names the file taken
+    (``file``, ``source``: "finetune" or "verify", the test accuracy it measured, and why)."""
+    model, payload, report = verified_winner(run_dir)
+    winner_file = report.get("winner_file") or WINNER
+    which = {"file": winner_file, "source": "verify", "test_acc": report.get("measured_acc")}
+    tuned = run_dir / FINETUNED
+    if not tuned.is_file():
+        return model, payload, report, {**which, "why": f"no {FINETUNED} (run 'apq finetune' to make one)"}
+    tuned_model, tuned_payload = load_winner(tuned)
+    meta = tuned_payload["meta"]
+    if meta.get("winner_digest") != digest(run_dir / winner_file) or meta.get("genome") != report["genome"]:
+        log.warning("%s was fine-tuned from another %s; exporting the verified winner (rerun 'apq finetune')",
+                    tuned, winner_file)
+        return model, payload, report, {**which, "why": f"{FINETUNED} belongs to another {winner_file}"}
+    finetune_report = run_dir / FINETUNE_REPORT
+    before = json.loads(finetune_report.read_text()).get("acc_before") if finetune_report.is_file() else None
+    return tuned_model, tuned_payload, report, {"file": FINETUNED, "source": "finetune",
+                                                "test_acc": meta.get("measured_acc"), "acc_before": before,
+                                                "why": f"fine-tuned from this run's {winner_file}"}
 
 
 def run_preset(run_dir: Path) -> Preset:
@@ -146,18 +173,19 @@ def export_run(run_dir: Path, space: SearchSpace, out_dir: Path | None = None, o
                data_dir=None) -> tuple[Path, dict]:
     """Export the verified joint winner of ``run_dir``; returns (export folder, export.json)."""
     started = time.perf_counter()
-    model, payload, verify = verified_winner(run_dir)
+    model, payload, verify, which = model_to_export(run_dir)
+    log.info("exporting %s (%s)", which["file"], which["why"])
     if payload["spec"]["space"] != space.name:
         raise UserError(f"run {run_dir} holds a winner of space '{payload['spec']['space']}', not '{space.name}'; "
                         f"pass --space {payload['spec']['space']}")
     x, y, norm = test_split(space, run_preset(run_dir), data_dir, options.test_images)
     spec = {**payload["spec"], "normalization": norm, "run": verify.get("run"), "target": verify.get("target"),
             "verified": {k: verify.get(k) for k in ("measured_acc", "test_images", "predicted_acc", "latency_ms",
-                                                     "energy_mj", "bitops")}}
+                                                     "energy_mj", "bitops")}, "model_file": which}
     final = out_dir or run_dir / EXPORT_DIR
     report = {"apq_version": __version__, "run": str(run_dir), "space": space.name, "genome": spec["genome"],
-              "arch": spec["arch"], "formats": list(options.formats), "test_split": "official test split, first "
-              f"{len(x)} images", "test_images": len(x)}
+              "arch": spec["arch"], "model": which, "formats": list(options.formats),
+              "test_split": f"official test split, first {len(x)} images", "test_images": len(x)}
     with artifact_lock(final), torch_threads(options.threads), staged_folder(final) as folder:
         files = []
         if "torch" in options.formats:

@@ -8,7 +8,8 @@ Each :class:`Stage` names its config section (what its stamp fingerprints, see
 ``search`` is always followed by ``verify``: a search run's winner is only reported once it is
 measured on the test split, as ``make search`` always did. ``search`` itself is never up to date:
 every call is a new run (``results/<space>/<target>/<run>/``), and ``verify``/``export`` act on
-that run.
+that run. ``finetune`` (the verified winner trained further, ~10 minutes) is a stage of its own
+after verify: ``apq export`` exports its model when there is one, so it is not an upstream of export.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ STAGES = (
           _SETTINGS | {TARGET, CONSTRAINT, RUN, DATA_DIR}, then=("verify",)),
     Stage("verify", ("verify",), "verify", ("search", "supernet"), ("<run>/verify.json", "winner.pt"),
           _SETTINGS | {TARGET, DATA_DIR, RUN}),
+    Stage("finetune", ("finetune",), "finetune", ("verify", "supernet"), ("<run>/finetuned.pt", "finetune.json"),
+          _SETTINGS | {TARGET, DATA_DIR, RUN}),
     Stage("export", ("export",), "export", ("verify",), ("<run>/export/",),
           frozenset({SPACE, TARGET, DATA_DIR, RUN})),
 )
@@ -57,7 +60,8 @@ BY_NAME = {stage.name: stage for stage in STAGES}
 #: Names ``apq run`` also takes for several stages at once.
 GROUPS = {"samples": ("samples_fp32", "samples_quant")}
 #: Every name ``apq run`` takes, in pipeline order.
-RUNNABLE = ("data", "supernet", "samples", "samples_fp32", "samples_quant", "predictor", "search", "verify", "export")
+RUNNABLE = ("data", "supernet", "samples", "samples_fp32", "samples_quant", "predictor", "search", "verify", "finetune",
+            "export")
 
 
 def plan(name: str) -> list[Stage]:

@@ -6,6 +6,10 @@ Why the defaults, in one line each (the measurements: docs/decisions.md "Superne
   once-for-all recipe, converging in few epochs; shrinking phases restart at a lower peak rate.
 - Epochs per phase 4.5 / 0.15 / 0.25 / 3.5: the shortest schedule that reached the supernet's
   accuracy targets; the channel phase sets the smallest sub-net's accuracy.
+- Recipe ``progressive`` (phases above) or ``sandwich`` (BigNAS-style: every step trains the
+  largest, the smallest and ``sandwich_random`` random sub-nets, the largest teaching the others
+  in the same step); ``epochs_sandwich`` gives it the wall time of the progressive schedule, as
+  one sandwich step costs about four progressive steps here (``bench/supernet.py`` compares them).
 - Label smoothing and soft-target KD from the full network: once-for-all's losses.
 - Horizontal flips only (crops in ``full``): at this budget the network underfits.
 - Batch 128, channels-last, evaluation batches of 256: fastest per image on CPU.
@@ -18,6 +22,8 @@ from apq.settings import Settings, settings_for
 
 #: Progressive-shrinking phases in order; each makes one more dimension elastic.
 PHASES = ("full", "kernel", "depth", "channels")
+#: Training recipes (``SupernetConfig.recipe``) and the phases each runs, in order.
+RECIPES = {"progressive": PHASES, "sandwich": ("sandwich",)}
 
 
 @dataclass(frozen=True)
@@ -27,11 +33,16 @@ class SupernetConfig(Settings):
     what = "supernet setting"
 
     name: str
+    #: ``progressive``: the phases of :data:`PHASES`; ``sandwich``: one phase of sandwich steps.
+    recipe: str = "progressive"
     #: Epochs (passes over the training split) of each phase, in :data:`PHASES` order.
     epochs_full: float = 4.5
     epochs_kernel: float = 0.15
     epochs_depth: float = 0.25
     epochs_channels: float = 3.5
+    #: Epochs of the ``sandwich`` recipe (each step trains 2 + ``sandwich_random`` sub-nets).
+    epochs_sandwich: float = 1.8
+    sandwich_random: int = 2
     #: Cap on the optimisation steps of every phase (0 = no cap); the smoke preset uses it.
     max_steps_per_phase: int = 0
     batch_size: int = 128
@@ -67,12 +78,15 @@ class SupernetConfig(Settings):
 
     def __post_init__(self) -> None:
         problems = []
-        if min(self.phase_epochs) <= 0:
+        if self.recipe not in RECIPES:
+            problems.append(f"recipe must be one of {', '.join(RECIPES)}, not '{self.recipe}'")
+        if min(self.epochs_full, self.epochs_kernel, self.epochs_depth, self.epochs_channels,
+               self.epochs_sandwich) <= 0:
             problems.append("every phase needs epochs > 0")
         positive = ("batch_size", "checkpoint_every", "bn_calib_images", "bn_calib_batch", "eval_batch")
         problems += [f"{f} must be >= 1" for f in positive if getattr(self, f) < 1]
         non_negative = ("max_steps_per_phase", "warmup_steps", "weight_decay", "kd_weight", "crop_pad",
-                        "train_subset", "test_subset", "num_threads")
+                        "train_subset", "test_subset", "num_threads", "sandwich_random")
         problems += [f"{f} must be >= 0" for f in non_negative if getattr(self, f) < 0]
         if self.lr_full <= 0 or self.lr_shrink <= 0:
             problems.append("learning rates must be > 0")
@@ -84,18 +98,26 @@ class SupernetConfig(Settings):
             raise ValueError(f"invalid supernet config '{self.name}': {'; '.join(problems)}")
 
     @property
+    def phases(self) -> tuple[str, ...]:
+        """The phases this recipe trains, in order."""
+        return RECIPES[self.recipe]
+
+    @property
     def phase_epochs(self) -> tuple[float, ...]:
+        """Epochs of each of :attr:`phases`."""
+        if self.recipe == "sandwich":
+            return (self.epochs_sandwich,)
         return (self.epochs_full, self.epochs_kernel, self.epochs_depth, self.epochs_channels)
 
     def phase_lr(self, phase: str) -> float:
-        return self.lr_full if phase == "full" else self.lr_shrink
+        return self.lr_full if phase in ("full", "sandwich") else self.lr_shrink
 
 
 SUPERNET_PRESETS = {
     # A few steps per phase on small subsets: exercises every code path in seconds. One thread:
     # batches this small gain nothing from more, and tests share the cores.
     "smoke": SupernetConfig("smoke", epochs_full=1, epochs_kernel=1, epochs_depth=1, epochs_channels=1,
-                            max_steps_per_phase=3, batch_size=32, warmup_steps=1, checkpoint_every=2,
+                            epochs_sandwich=1, max_steps_per_phase=3, batch_size=32, warmup_steps=1, checkpoint_every=2,
                             bn_calib_images=64, bn_calib_batch=32, eval_batch=128,
                             train_subset=256, test_subset=128, lr_full=0.05, lr_shrink=0.02, num_threads=1),
     "default": SupernetConfig("default"),

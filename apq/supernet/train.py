@@ -1,6 +1,7 @@
-"""Progressive shrinking (once-for-all) of the supernet, with KD and resumable checkpoints.
+"""Supernet training, with KD and resumable checkpoints: progressive shrinking (once-for-all,
+the default recipe) or the sandwich rule (``SupernetConfig.recipe``).
 
-Phases, in order (:data:`apq.supernet.config.PHASES`), each sampling one sub-net per step among
+Progressive shrinking phases, in order (:data:`apq.supernet.config.PHASES`), each sampling one sub-net per step among
 those the phase allows and leaving the other dimensions at their largest:
 
 1. ``full``: the largest network alone, hard loss only. It becomes the teacher.
@@ -16,6 +17,12 @@ are computed once, on the un-augmented training images, when phase 1 ends (one f
 the training split instead of one per step: the teacher is frozen, so they do not change; the
 student sees a randomly shifted/flipped copy whose target is the teacher's view of the original).
 
+The ``sandwich`` recipe (the sandwich rule with in-place distillation of BigNAS / AttentiveNAS) has
+one phase and no teacher cache: every step trains, on the same batch, the largest sub-net on the
+hard labels (label smoothing), then the smallest and ``sandwich_random`` uniformly random sub-nets
+on the largest's soft predictions of that batch (detached), summing their gradients into one
+optimiser step (:meth:`ProgressiveShrinking._sandwich_step`).
+
 Distributed (``torchrun``): every rank activates the same sub-net and trains on its share of each
 batch; see :mod:`apq.supernet.distributed` for how ranks stay in step and why.
 
@@ -29,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -40,7 +48,7 @@ from apq.nn.runtime import torch_threads, usable_cpus
 from apq.nn.training import cosine_lr, kd_loss, weight_decay_groups
 from apq.space.genome import sample
 from apq.supernet import checkpoint as ckpt
-from apq.supernet.config import PHASES, SupernetConfig
+from apq.supernet.config import SupernetConfig
 from apq.supernet.distributed import SINGLE, World, broadcast_buffers, gather_rows, share, sum_over_ranks, wrap
 from apq.supernet.evaluate import prepare
 from apq.supernet.network import Supernet
@@ -49,7 +57,7 @@ log = logging.getLogger(__name__)
 
 #: Gene kinds each phase samples; the rest stay at their largest choice.
 PHASE_GENES = {"full": (), "kernel": ("kernel",), "depth": ("kernel", "depth"),
-               "channels": ("kernel", "depth", "mid")}
+               "channels": ("kernel", "depth", "mid"), "sandwich": ("kernel", "depth", "mid")}
 
 
 def training_threads(config: SupernetConfig, processes_per_node: int = 1) -> int:
@@ -74,7 +82,7 @@ def phase_genome(net: Supernet, phase: str, rng: np.random.Generator, step: int 
     extremes, and the smallest sub-net lost 10 points against its neighbours without this.
     """
     genome, largest = sample(net.space, 1, rng)[0], net.largest_genome()
-    if step is not None and phase != "full" and step % 4 in (0, 1):
+    if step is not None and phase not in ("full", "sandwich") and step % 4 in (0, 1):
         genome = largest.copy() if step % 4 == 0 else net.smallest_genome()
     for gene in ("depth", "kernel", "mid"):
         if gene not in PHASE_GENES[phase]:
@@ -111,8 +119,14 @@ class Interrupted(Exception):
     """Raised after ``stop_after`` steps (tests simulate a killed run with it)."""
 
 
+def sandwich_genomes(net: Supernet, rng: np.random.Generator, randoms: int) -> list[np.ndarray]:
+    """The sub-nets (genomes) of one sandwich step: largest, smallest, then ``randoms`` uniform ones."""
+    extremes = [net.largest_genome(), net.smallest_genome()]
+    return extremes + (list(sample(net.space, randoms, rng)) if randoms else [])
+
+
 class ProgressiveShrinking:
-    """Trains ``net`` phase by phase, checkpointing to ``path``; :meth:`load` a checkpoint to resume.
+    """Trains ``net`` phase by phase (the phases of ``config.recipe``), checkpointing to ``path``; :meth:`load` a checkpoint to resume.
 
     Under ``torchrun`` (``world``), every rank runs one of these; only rank 0 writes checkpoints.
     """
@@ -170,15 +184,16 @@ class ProgressiveShrinking:
         steps of this call, once they are checkpointed (used by tests)."""
         self._budget = stop_after
         self.model = wrap(self.net, self.world)
-        while self.phase < len(PHASES):
+        while self.phase < len(self.config.phases):
             self._run_phase()
         broadcast_buffers(self.net, self.world)  # every rank ends with the state rank 0 saves
 
     def _run_phase(self) -> None:
-        name, total = PHASES[self.phase], self.phase_steps(self.phase)
+        phases = self.config.phases
+        name, total = phases[self.phase], self.phase_steps(self.phase)
         if self.step == 0:
             self._enter_phase(name)
-        log.info("phase %d/%d '%s': %d steps (%.2f epochs), peak lr %g", self.phase + 1, len(PHASES), name, total,
+        log.info("phase %d/%d '%s': %d steps (%.2f epochs), peak lr %g", self.phase + 1, len(phases), name, total,
                  total / self.steps_per_epoch, self.config.phase_lr(name))
         self.model.train()
         losses, clean = [], True
@@ -214,7 +229,7 @@ class ProgressiveShrinking:
 
     def _enter_phase(self, name: str) -> None:
         started = time.perf_counter()
-        if name != "full" and self.teacher_logits is None and self.config.kd_weight > 0:
+        if name not in ("full", "sandwich") and self.teacher_logits is None and self.config.kd_weight > 0:
             self.teacher_logits = self._teacher_logits()
         if name == "channels" and not self.channels_sorted:
             self.net.sort_channels()
@@ -242,6 +257,8 @@ class ProgressiveShrinking:
         idx = self._batch_indices(gen)
         x = augment(self.data.x[idx], gen, cfg.crop_pad, cfg.flip)  # whole batch: same draws on every rank
         rng = np.random.default_rng([self.seed, self.phase, self.step])
+        if name == "sandwich":
+            return self._sandwich_step(x, idx, rng, total)
         self.net.set_active(phase_genome(self.net, name, rng, self.step if cfg.sandwich else None))
         lr = cosine_lr(self.step, total, cfg.phase_lr(name), cfg.warmup_steps)
         for group in self.optimizer.param_groups:
@@ -258,6 +275,38 @@ class ProgressiveShrinking:
         self.optimizer.step()
         correct = (logits.detach().argmax(dim=1) == labels).float().sum() * (weight > 0)
         totals = sum_over_ranks(torch.stack([loss.detach() * weight, correct]), self.world)
+        return float(totals[0]) / self.world.size, 100.0 * float(totals[1]) / len(x)
+
+    def _sandwich_step(self, x: torch.Tensor, idx: torch.Tensor, rng: np.random.Generator,
+                       total: int) -> tuple[float, float]:
+        """One sandwich step on batch ``x`` (B, C, H, W): the largest sub-net on the hard labels, then
+        each other sub-net of :func:`sandwich_genomes` on the largest's detached soft predictions;
+        gradients summed, one optimiser step. Returns (mean loss over the sub-nets, accuracy % of
+        the largest)."""
+        cfg = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = cosine_lr(self.step, total, cfg.phase_lr("sandwich"), cfg.warmup_steps)
+        mine, weight = self._my_share(len(idx))
+        idx = idx[mine]
+        inputs, labels = prepare(x[mine], self.device, cfg.channels_last), self.data.y[idx].to(self.device)
+        genomes = sandwich_genomes(self.net, rng, cfg.sandwich_random)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, soft, correct = [], None, None
+        for i, genome in enumerate(genomes):
+            self.net.set_active(genome)
+            last = i == len(genomes) - 1  # DDP averages the summed gradients once, after the last backward
+            with nullcontext() if last or not hasattr(self.model, "no_sync") else self.model.no_sync():
+                logits = self.model(inputs)
+                if soft is None:
+                    loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
+                    soft = logits.detach()
+                    correct = (soft.argmax(dim=1) == labels).float().sum() * (weight > 0)
+                else:
+                    loss = kd_loss(logits, soft, cfg.kd_temperature)
+                (loss * weight).backward()
+            losses.append(loss.detach())
+        self.optimizer.step()
+        totals = sum_over_ranks(torch.stack([torch.stack(losses).mean() * weight, correct]), self.world)
         return float(totals[0]) / self.world.size, 100.0 * float(totals[1]) / len(x)
 
     def _my_share(self, batch: int) -> tuple[slice, float]:

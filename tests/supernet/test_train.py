@@ -11,7 +11,7 @@ from apq.presets import get_preset
 from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import PHASES, SUPERNET_PRESETS, SupernetConfig
 from apq.supernet.network import Supernet
-from apq.supernet.train import Interrupted, ProgressiveShrinking, augment, phase_genome
+from apq.supernet.train import Interrupted, ProgressiveShrinking, augment, phase_genome, sandwich_genomes
 from tests.helpers.cli import apq, assert_user_error
 
 
@@ -65,9 +65,9 @@ def test_config_validation():
     assert set(SUPERNET_PRESETS) == {"smoke", "default", "full"}
 
 
-def _trainer(space, path, init_seed=0):
-    config = SUPERNET_PRESETS["smoke"].override(max_steps_per_phase=2, checkpoint_every=1, batch_size=8,
-                                                eval_batch=16)
+def _trainer(space, path, init_seed=0, recipe="progressive"):
+    config = SUPERNET_PRESETS["smoke"].override(max_steps_per_phase=2 if recipe == "progressive" else 3, checkpoint_every=1, batch_size=8,
+                                                eval_batch=16, recipe=recipe)
     gen = torch.Generator().manual_seed(5)
     data = TrainData(torch.randn(20, 1, 28, 28, generator=gen), torch.randint(0, 10, (20,), generator=gen))
     torch.manual_seed(init_seed)
@@ -91,6 +91,44 @@ def test_resumed_run_ends_in_the_same_state(fmnist, tmp_path):
     for key, value in full.net.state_dict().items():  # exactly: every draw is seeded by (seed, phase, step)
         assert torch.equal(resumed.net.state_dict()[key], value), key
     assert [h["phase"] for h in resumed.history] == list(PHASES)
+
+
+def test_sandwich_step_trains_largest_smallest_and_random_subnets(fmnist):
+    net = Supernet(fmnist)
+    genomes = sandwich_genomes(net, np.random.default_rng(0), 2)
+    arch = np.r_[fmnist.slices["depth"], fmnist.slices["kernel"], fmnist.slices["mid"]]
+    assert len(genomes) == 4
+    assert (genomes[0][arch] == net.largest_genome()[arch]).all()
+    assert (genomes[1][arch] == net.smallest_genome()[arch]).all()
+    assert not (genomes[2][arch] == genomes[3][arch]).all()
+    assert SupernetConfig("x", recipe="sandwich").phases == ("sandwich",)
+    with pytest.raises(ValueError, match="recipe"):
+        SupernetConfig("bad", recipe="bignas")
+
+
+def test_sandwich_recipe_distils_in_place_and_resumes_exactly(fmnist, tmp_path, monkeypatch):
+    from apq.supernet import train
+
+    seen = []
+    real_kd = train.kd_loss
+    monkeypatch.setattr(train, "kd_loss", lambda s, t, temp: seen.append(t.requires_grad) or real_kd(s, t, temp))
+    full = _trainer(fmnist, tmp_path / "a.pt", recipe="sandwich")
+    before = {k: v.clone() for k, v in full.net.state_dict().items()}
+    full.run()
+    assert full.phase_steps(0) == 3 and seen == [False] * 9  # 3 students per step, on the largest's detached logits
+    assert full.teacher_logits is None and [h["phase"] for h in full.history] == ["sandwich"]
+    changed = [k for k, v in full.net.state_dict().items() if not torch.equal(before[k], v)]
+    assert any("blocks" in k for k in changed)
+    cut = _trainer(fmnist, tmp_path / "b.pt", recipe="sandwich")
+    with pytest.raises(Interrupted):
+        cut.run(stop_after=2)
+    payload = ckpt.read(tmp_path / "b.pt", ckpt.CHECKPOINT_FORMAT)
+    assert (payload["phase"], payload["step"]) == (0, 2)
+    resumed = _trainer(fmnist, tmp_path / "b.pt", init_seed=123, recipe="sandwich")
+    resumed.load(payload)
+    resumed.run()
+    for key, value in full.net.state_dict().items():
+        assert torch.equal(resumed.net.state_dict()[key], value), key
 
 
 def test_smoke_cli_writes_loadable_artifacts_and_is_then_up_to_date(smoke_root):

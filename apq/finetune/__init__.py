@@ -1,0 +1,1 @@
+"""``apq finetune``: the verified winner trained further with quantization in the loop."""
