@@ -15,9 +15,12 @@ metrics.json means a complete run). Same sample files and settings as the last r
                          seeds (with ``*_std`` and n_seeds) at each budget, same test rows
     baselines            {fp32: {ridge, random_forest, gradient_boosting}, quant: {..., fp32_predictor
                          (the fp32 predictor on the fp32 part, bits ignored)}}
-    label_reliability    {fp32, quant}: split-half agreement of the test rows' accuracies and the
-                         tau / pairwise accuracy a perfect predictor would reach on them
+    label_reliability    {fp32, quant}.{accuracy, loss, p_correct}: split-half agreement of each label
+                         kind on the test rows, and the tau / pairwise accuracy that a predictor knowing
+                         its noise-free value would reach against their measured accuracies
                          (:func:`apq.predictor.metrics.label_reliability`)
+    quant_menu_coverage  fewest appearances of a bit width at a layer position in the quantized
+                         training pool (:func:`apq.predictor.data.menu_coverage`)
     test_index           sample indices of each test split;  inputs: what the run depended on
     space, encoding, device, seconds
 """
@@ -35,10 +38,10 @@ from apq.io import write_json
 from apq.nn.runtime import pick_device, torch_threads
 from apq.predictor.baselines import fit_baselines
 from apq.predictor.config import PredictorConfig
-from apq.predictor.data import Dataset, budget_rows, load_dataset, split
+from apq.predictor.data import Dataset, budget_rows, load_dataset, menu_coverage, split
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor, validation_split
 from apq.predictor.load import predictor_dir, predictor_path, save_predictor
-from apq.predictor.metrics import evaluate, label_reliability, mean_metrics
+from apq.predictor.metrics import evaluate, label_reliabilities, mean_metrics
 from apq.presets import Preset
 from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
@@ -141,7 +144,9 @@ def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp:
     metrics = {"space": space.name, "encoding": Encoder(space).describe(), **reports,
                "quant_budget_curve": budget_curve(tasks["quant"], config, seed, fp32, fp32_dim),
                "baselines": run_baselines(tasks, config, seed, fp32, fp32_dim),
-               "label_reliability": {k: label_reliability(t.data.halves[t.test]) for k, t in tasks.items()},
+               "label_reliability": {k: label_reliabilities({kind: halves[t.test] for kind, halves
+                                                             in t.data.label_halves.items()}) for k, t in tasks.items()},
+               "quant_menu_coverage": menu_coverage(space, tasks["quant"].data.genome[tasks["quant"].pool]),
                "test_index": {k: t.data.index[t.test].tolist() for k, t in tasks.items()},
                "device": str(pick_device()), "seconds": None, "inputs": inputs}
     metrics["seconds"] = round(time.perf_counter() - start, 2)

@@ -7,7 +7,7 @@ position: appending samples to a file later keeps every old test sample in the t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +15,25 @@ import numpy as np
 from apq.errors import UserError
 from apq.samples.store import read_samples, sample_path
 from apq.space.encoding import Encoder
-from apq.space.space import SearchSpace
+from apq.space.space import BIT_GENES, SearchSpace
 
 #: Smallest training pool and test split a predictor is fitted / judged on.
 MIN_POOL, MIN_TEST = 8, 4
 
 
+#: Label kinds of every sample, each oriented so that higher is better (what rankings need):
+#: top-1 ``accuracy`` (percent), ``loss`` = the *negated* mean cross-entropy (nats), ``p_correct``
+#: = mean correct-class probability in [0, 1] (apq.samples.store).
+LABEL_KINDS = ("accuracy", "loss", "p_correct")
+_SIGN = {"accuracy": 1.0, "loss": -1.0, "p_correct": 1.0}
+
+
 @dataclass
 class Dataset:
     """One sample file: ``X`` float32 (N, D) encodings, ``y`` float32 (N,) accuracy percent,
-    ``halves`` float32 (N, 2) accuracy percent on the two halves of the evaluation split."""
+    ``halves`` float32 (N, 2) accuracy percent on the two halves of the evaluation split;
+    ``labels[kind]`` (N,) and ``label_halves[kind]`` (N, 2) float32 for each of
+    :data:`LABEL_KINDS` (``y`` and ``halves`` are the ``accuracy`` ones); ``genome`` int64 (N, n_genes)."""
 
     kind: str
     path: Path
@@ -33,9 +42,13 @@ class Dataset:
     y: np.ndarray
     fingerprint: dict
     halves: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    label_halves: dict[str, np.ndarray] = field(default_factory=dict)
+    genome: np.ndarray | None = None
 
-    def rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.X[rows], self.y[rows]
+    def rows(self, rows: np.ndarray, label: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
+        """(X, label) of ``rows``; ``label`` is one of :data:`LABEL_KINDS`."""
+        return self.X[rows], (self.y if label == "accuracy" else self.labels[label])[rows]
 
 
 def load_dataset(space: SearchSpace, kind: str, path: str | Path | None = None) -> Dataset:
@@ -48,15 +61,16 @@ def load_dataset(space: SearchSpace, kind: str, path: str | Path | None = None) 
     encoder = Encoder(space)
     dim = encoder.dim if kind == "quant" else encoder.fp32_dim
     samples = read_samples(path, space=space.name, kind=kind, encoding_dim=dim, n_genes=space.n_genes)
-    return Dataset(kind, path, samples.index, samples.encoding.astype(np.float32),
-                   samples.accuracy.astype(np.float32), fingerprint(path, samples),
-                   samples.accuracy_halves.astype(np.float32))
+    labels = {k: (_SIGN[k] * getattr(samples, k)).astype(np.float32) for k in LABEL_KINDS}
+    halves = {k: (_SIGN[k] * getattr(samples, f"{k}_halves")).astype(np.float32) for k in LABEL_KINDS}
+    return Dataset(kind, path, samples.index, samples.encoding.astype(np.float32), labels["accuracy"],
+                   fingerprint(path, samples), halves["accuracy"], labels, halves, samples.genome.astype(np.int64))
 
 
 def fingerprint(path: Path, samples) -> dict:
     """What identifies a sample file's content: its row count and a SHA-256 of its data columns."""
     digest = hashlib.sha256()
-    for column in (samples.index, samples.genome, samples.encoding, samples.accuracy):
+    for column in (samples.index, samples.genome, samples.encoding, samples.accuracy, samples.loss, samples.p_correct):
         digest.update(np.ascontiguousarray(column).tobytes())
     digest.update(str(samples.attrs.get("config", "")).encode())
     return {"file": path.name, "rows": len(samples), "sha256": digest.hexdigest()}
@@ -90,3 +104,21 @@ def split(data: Dataset, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
 def budget_rows(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` rows of ``pool`` drawn without replacement by ``seed`` (all of it when n >= len(pool))."""
     return np.sort(np.random.default_rng(seed).permutation(pool)[:n])
+
+
+def menu_coverage(space: SearchSpace, genomes: np.ndarray) -> dict:
+    """How often each bit width of the menu appears at each searchable layer position among
+    ``genomes`` (N, n_genes), counting a block only where the genome keeps it (depth).
+
+    A position is a (bit gene, block) pair (``pw_w``, ``pw_a``, ``dw_w``, ``dw_a`` of each block).
+    Returns ``min_count`` (the fewest appearances of any width at any position), ``min_at`` (one
+    such gene, block and width), ``mean_count`` and ``n_genomes``.
+    """
+    genomes = np.atleast_2d(genomes)
+    active = space.active_blocks(genomes)
+    counts = np.stack([np.stack([((space.values(genomes, gene) == width) & active).sum(axis=0)
+                                 for width in space.bit_choices]) for gene in BIT_GENES])  # (G, W, B)
+    gene, width, block = np.unravel_index(int(np.argmin(counts)), counts.shape)
+    return {"min_count": int(counts.min()), "min_at": {"gene": BIT_GENES[gene], "block": int(block),
+                                                       "bits": int(space.bit_choices[width])},
+            "mean_count": float(counts.mean()), "n_genomes": len(genomes)}

@@ -26,6 +26,16 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
     assert set(metrics["baselines"]["fp32"]) == {"ridge", "random_forest", "gradient_boosting"}
     assert "fp32_predictor" in metrics["baselines"]["quant"]
     assert metrics["fp32"]["n_train"] + metrics["fp32"]["n_test"] == 160
+    for kind in ("fp32", "quant"):  # every label kind, judged against held-out accuracy
+        reliability = metrics["label_reliability"][kind]
+        assert set(reliability) == {"accuracy", "loss", "p_correct"}
+        n_test = (metrics["fp32"] if kind == "fp32" else metrics["quant"]["transfer"])["n_test"]
+        for figures in reliability.values():
+            assert {"perfect_predictor_tau", "perfect_predictor_pairwise", "split_half_tau", "cross_half_tau"} <= set(figures)
+            assert figures["n_test"] == n_test
+        assert reliability["accuracy"]["true_score_r"] == pytest.approx(1.0)
+    coverage = metrics["quant_menu_coverage"]
+    assert coverage["n_genomes"] == metrics["quant"]["transfer"]["n_train"] and coverage["min_count"] >= 1
     for kind in ("fp32", "quant"):
         payload = torch.load(folder / f"{kind}.pt", weights_only=True)
         assert payload["space"] == "fmnist" and payload["config"]["settings"]["predictor"]["name"] == "smoke"

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from apq.predictor.metrics import evaluate, kendall_tau, label_reliability, mean_metrics, pairwise_accuracy, rmse
+from apq.predictor.metrics import (evaluate, kendall_tau, label_reliabilities, label_reliability, mean_metrics,
+                                   pairwise_accuracy, rmse)
 
 
 def test_rmse_by_hand():
@@ -88,3 +89,40 @@ def test_label_reliability_noise_free_and_pure_noise():
     assert abs(noise["split_half_tau"]) < 0.1
     with pytest.raises(ValueError):
         label_reliability(np.ones((2, 2)))
+
+
+def test_label_reliability_of_a_soft_label_against_held_out_accuracy():
+    """Simulated samples: the reported ceiling of each label kind matches the Kendall tau between
+    its noise-free value and the measured whole-split accuracy."""
+    rng = np.random.default_rng(1)
+    n = 1500
+    truth = rng.normal(0, 1, n)
+    other = rng.normal(0, 1, n)  # signal of the soft label that accuracy does not share
+    accuracy = truth[:, None] + rng.normal(0, 0.8, (n, 2))
+    soft_true = truth + 0.5 * other
+    soft = soft_true[:, None] + rng.normal(0, 0.2, (n, 2))
+    measured = accuracy.mean(axis=1)
+    for label, noise_free in ((accuracy, truth), (soft, soft_true)):
+        out = label_reliability(label, accuracy)
+        assert out["perfect_predictor_tau"] == pytest.approx(kendall_tau(measured, noise_free), abs=0.04)
+    soft_out = label_reliability(soft, accuracy)
+    assert soft_out["true_score_r"] == pytest.approx(1 / np.sqrt(1.25), abs=0.03)
+    assert soft_out["split_half_r"] > label_reliability(accuracy)["split_half_r"]  # less noisy, yet a lower ceiling
+    assert soft_out["perfect_predictor_tau"] < label_reliability(accuracy)["perfect_predictor_tau"]
+    assert label_reliability(accuracy, accuracy) == label_reliability(accuracy)
+    unrelated = label_reliability(other[:, None] + rng.normal(0, 0.2, (n, 2)), accuracy)
+    assert abs(unrelated["cross_half_tau"]) < 0.05 and abs(unrelated["perfect_predictor_tau"]) < 0.05
+    with pytest.raises(ValueError, match="differ in shape"):
+        label_reliability(soft, accuracy[:10])
+
+
+def test_label_reliabilities_of_every_kind_are_measured_against_accuracy():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(90, 1, 300)
+    halves = {"accuracy": truth[:, None] + rng.normal(0, 0.5, (300, 2)),
+              "loss": -truth[:, None] / 30 + rng.normal(0, 0.005, (300, 2))}
+    out = label_reliabilities({"accuracy": halves["accuracy"], "loss": -halves["loss"]})
+    assert set(out) == {"accuracy", "loss"}
+    assert out["accuracy"] == label_reliability(halves["accuracy"])
+    assert out["loss"] == label_reliability(-halves["loss"], halves["accuracy"])
+    assert out["loss"]["true_score_r"] > 0.9
