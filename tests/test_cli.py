@@ -36,9 +36,9 @@ def test_lut_apq_format_covers_every_shape_and_bit_pair(tmp_path):
     table = json.loads(path.read_text())
     keys = [parse_key(k) for k in table if k not in ("head", "tail")]
     pairs = {(w, a) for *_, w, a in keys}
-    assert pairs == {(w, a) for w in (4, 6, 8) for a in (4, 6, 8)}
+    assert pairs == {(w, a) for w in (2, 4, 6, 8) for a in (2, 4, 6, 8)}
     shapes = {k[:6] for k in keys}
-    assert len(keys) == 9 * len(shapes)
+    assert len(keys) == 16 * len(shapes)
     space = create_space("fmnist")
     assert len(shapes) == sum(len(m) * (2 + len(space.kernel_choices)) for m in space.mid_choices) - _shared(space)
     assert {"head", "tail"} <= set(table)

@@ -3,8 +3,9 @@
 What the fake quantizers compute (:mod:`apq.quant.fake_quant`), per layer in eval mode::
 
     x_q = clamp(round(x / step), q_min, q_max) * step          input activation, one step per tensor
-    W_q = clamp(round(W / s_c), -q_w, q_w) * s_c                weight, s_c = max|W[c]| / q_w per
-                                                                 output channel c, q_w = 2^(b-1) - 1
+    W_q = clamp(round(W / s_c), -q_w, q_w) * s_c                weight, s_c = r_c * max|W[c]| / q_w per
+                                                                 output channel c, q_w = 2^(b-1) - 1,
+                                                                 r_c its MSE-optimal clip ratio
     y   = BN(conv(x_q, W_q)) = alpha_c * conv(x_q, W_q) + beta_c
           alpha_c = gamma_c / sqrt(var_c + eps),  beta_c = bias_c - mean_c * alpha_c
 

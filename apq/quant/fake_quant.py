@@ -4,8 +4,9 @@ Both modules map a float tensor to a float tensor holding quantized values, so t
 the ``weight_quant`` / ``input_quant`` hooks of the supernet's convs. ``bits=None`` passes the
 tensor through unchanged (fp32).
 
-- :class:`WeightFakeQuant`: symmetric, per output channel (dim 0) by default, scale from the
-  channel's max |w|: no state to learn, so it follows the weights during fine-tuning.
+- :class:`WeightFakeQuant`: symmetric, per output channel (dim 0) by default, the clipping range
+  of each channel chosen MSE-optimally among fractions of its max |w| (:data:`WEIGHT_CLIP_RATIOS`):
+  no state to learn, so it follows the weights during fine-tuning.
 - :class:`ActFakeQuant`: a learnable step size (LSQ, Esser et al., ICLR 2020) initialised from a
   calibration pass (MSE-optimal clipping over observed activations); unsigned after ReLU6,
   signed where inputs can be negative.
@@ -20,14 +21,19 @@ from torch import nn
 
 #: Observed activation values the MSE grid search of a calibration is measured on.
 GRID_VALUES = 16384
+#: Clipping ranges tried per weight channel, as fractions of its max |w|. Why: at 2 bits the grid
+#: is ternary and max scaling rounds ~90 % of Gaussian weights to 0 (relative MSE 0.72 against
+#: 0.19 at the best clip, optimum near 0.3-0.45 of max); at 4 bits the optimum is ~0.75, at 8 bits 1.0.
+WEIGHT_CLIP_RATIOS = torch.linspace(0.1, 1.0, 19)
 
 
 class RoundToGrid(torch.autograd.Function):
     """``clamp(round(w / s), -q_max, q_max) * s`` with an identity gradient for ``w`` (straight-through).
 
-    The scale ``s`` comes from max |w| and is not learned, so no weight is ever clipped and the
-    straight-through gradient is exactly the incoming one. One autograd node instead of the five
-    of the composed ops, and the forward value is exactly the grid level times ``s``.
+    The scale ``s`` is not learned (:meth:`WeightFakeQuant.scale`); weights beyond the clipping
+    range still get the incoming gradient, so a clipped weight can move back inside. One autograd
+    node instead of the five of the composed ops, and the forward value is exactly the grid level
+    times ``s``.
     """
 
     @staticmethod
@@ -53,14 +59,23 @@ class WeightFakeQuant(nn.Module):
         super().__init__()
         self.bits, self.per_channel = bits, per_channel
 
+    @torch.no_grad()
     def scale(self, weight: torch.Tensor) -> torch.Tensor:
-        """Step size, shape (C_out, 1, 1, ...) per channel or a scalar tensor."""
+        """Step size, shape (C_out, 1, 1, ...) per channel or a scalar tensor.
+
+        ``ratio * max|w| / q_max`` with ``ratio`` the :data:`WEIGHT_CLIP_RATIOS` entry of least
+        squared quantization error of that channel (or tensor); ties go to the smaller ratio.
+        """
         q_max = 2 ** (self.bits - 1) - 1
+        flat = weight.detach().flatten(1) if self.per_channel else weight.detach().reshape(1, -1)
+        w_max = flat.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)  # (C, 1)
+        steps = w_max * WEIGHT_CLIP_RATIOS.to(flat)[None, :] / q_max  # (C, R)
+        grid = torch.round(flat[:, None, :] / steps[:, :, None]).clamp_(-q_max, q_max)
+        errors = (grid.mul_(steps[:, :, None]).sub_(flat[:, None, :]) ** 2).sum(dim=2)  # (C, R)
+        best = steps.gather(1, errors.argmin(dim=1, keepdim=True))  # (C, 1)
         if self.per_channel:
-            w_max = weight.detach().abs().flatten(1).amax(dim=1).view(-1, *([1] * (weight.dim() - 1)))
-        else:
-            w_max = weight.detach().abs().max()
-        return w_max.clamp_min(1e-8) / q_max
+            return best.view(-1, *([1] * (weight.dim() - 1)))
+        return best.reshape(())
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.bits is None:

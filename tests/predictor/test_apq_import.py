@@ -91,7 +91,7 @@ def test_wrong_space_refused_without_writing(tmp_path, capsys):
     torch.save(apq_state_dict(hidden=8), tmp_path / "acc_quant.pt")
     assert main(["predictor", "--space", "fmnist", "--import-apq", str(tmp_path / "acc_quant.pt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "520 fp32 + 252 bit" in err[0] and "240 + 120" in err[0]
+    assert len(err) == 1 and "520 fp32 + 252 bit" in err[0] and "240 + 160" in err[0]
     assert not predictor_path("fmnist", "quant").exists()
 
 

@@ -5,7 +5,7 @@ import torch
 from apq.quant.fake_quant import ActFakeQuant, WeightFakeQuant, int_range
 
 
-@pytest.mark.parametrize("bits", [4, 6, 8])
+@pytest.mark.parametrize("bits", [2, 4, 6, 8])
 def test_weight_per_channel_on_grid(bits):
     torch.manual_seed(0)
     w = torch.randn(16, 8, 3, 3) * torch.linspace(0.1, 2, 16).view(-1, 1, 1, 1)
@@ -17,6 +17,30 @@ def test_weight_per_channel_on_grid(bits):
     assert levels.abs().max() <= 2 ** (bits - 1) - 1 + 1e-4
     for c in range(16):  # each channel uses its own range: the max maps to the top level
         assert (levels[c].abs().max() - (2 ** (bits - 1) - 1)).abs() < 1e-3
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 6, 8])
+def test_weight_clip_is_never_worse_than_max_scaling(bits):
+    """The chosen clip's squared error per channel is at most max scaling's (ratio 1.0 is a candidate)."""
+    torch.manual_seed(1)
+    w = torch.distributions.Laplace(0.0, 1.0).sample((24, 64))
+    q_max = 2 ** (bits - 1) - 1
+    by_max = w.abs().amax(dim=1, keepdim=True) / q_max
+    max_err = ((torch.clamp(torch.round(w / by_max), -q_max, q_max) * by_max - w) ** 2).sum(dim=1)
+    err = ((WeightFakeQuant(bits)(w) - w) ** 2).sum(dim=1)
+    assert (err <= max_err * (1 + 1e-5)).all()
+
+
+def test_two_bit_weights_are_ternary_and_keep_most_weights():
+    """At 2 bits the grid is {-1, 0, 1} * s; max scaling would zero ~90 % of Gaussian weights."""
+    torch.manual_seed(2)
+    w = torch.randn(32, 288)
+    quant = WeightFakeQuant(2)
+    levels = quant(w) / quant.scale(w)
+    assert set(levels.round().unique().tolist()) == {-1.0, 0.0, 1.0}
+    assert (levels.round() == 0).float().mean() < 0.6
+    relative = ((quant(w) - w) ** 2).mean() / (w**2).mean()
+    assert relative < 0.3  # max scaling: ~0.72
 
 
 def test_per_channel_beats_per_tensor_on_uneven_channels():

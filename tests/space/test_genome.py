@@ -65,9 +65,9 @@ def test_sampling_is_uniform_over_valid_block_pairs():
     rules = Rules(space, (RULE,))
     genomes = sample(space, 20000, np.random.default_rng(1), rules)
     k, a = space.values(genomes, "kernel")[:, 0], space.values(genomes, "dw_a")[:, 0]
-    pairs = [(kk, aa) for kk in (3, 5, 7) for aa in (4, 6, 8) if (kk, aa) != (7, 4)]
+    pairs = [(kk, aa) for kk in (3, 5, 7) for aa in (2, 4, 6, 8) if (kk, aa) != (7, 4)]
     freq = np.array([np.mean((k == kk) & (a == aa)) for kk, aa in pairs])
-    assert np.allclose(freq, 1 / 8, atol=0.01)  # 8 valid (kernel, dw_a) pairs, each 1/8
+    assert np.allclose(freq, 1 / 11, atol=0.01)  # 11 valid (kernel, dw_a) pairs, each 1/11
 
 
 def test_rules_reject_out_of_range_and_forbidden():
@@ -79,7 +79,7 @@ def test_rules_reject_out_of_range_and_forbidden():
     assert not rules.is_valid(bad)[0]
     bad = genome.copy()
     bad[0, space.slices["kernel"].start] = 2  # kernel 7
-    bad[0, space.slices["dw_a"].start] = 0  # 4-bit activations
+    bad[0, space.slices["dw_a"].start] = int(np.flatnonzero(space.bit_choices == 4)[0])
     assert not rules.is_valid(bad)[0]
     assert rules.is_valid(rules.repair(bad, np.random.default_rng(0)))[0]
 

@@ -62,7 +62,7 @@ def test_spec_refuses_unknown_value_and_wrong_space(apq_space):
 def test_genome_string_hand_example():
     space = create_space("fmnist")
     genome = np.zeros(space.n_genes, np.int64)
-    assert genome_string(space, genome).startswith("k3m32p44d44 | k3m48p44d44")
+    assert genome_string(space, genome).startswith("k3m32p22d22 | k3m48p22d22")
 
 
 def test_user_space_from_json(tmp_path):
