@@ -51,7 +51,7 @@ from apq.predictor.baselines import fit_baselines
 from apq.predictor.config import PredictorConfig
 from apq.predictor.data import Dataset, budget_rows, load_dataset, split
 from apq.predictor.estimator import MLPPredictor, validation_split
-from apq.predictor.intervals import FIGURES, HeldOut, summarise
+from apq.predictor.intervals import FIGURES, HeldOut, json_number, summarise
 from apq.predictor.load import predictor_dir, predictor_path, save_predictor
 from apq.predictor.metrics import evaluate, label_reliability
 from apq.predictor.quant_models import ACCURACY, fit_model, label_kinds, make_ensemble, make_quant_model, select
@@ -140,7 +140,8 @@ def seed_mean(runs: list[np.ndarray], n_test: int) -> dict:
     """Mean over seeds of each figure (with its spread over seeds and the interval of the mean)."""
     stacked = np.stack(runs)  # (seeds, figures, resamples)
     out = summarise(stacked.mean(axis=0))
-    out.update({f"{name}_std": float(np.nanstd(stacked[:, i, 0])) for i, name in enumerate(FIGURES)})
+    with np.errstate(invalid="ignore"):
+        out.update({f"{name}_std": json_number(np.std(stacked[:, i, 0])) for i, name in enumerate(FIGURES)})
     return {**out, "n_test": n_test, "n_seeds": len(runs)}
 
 

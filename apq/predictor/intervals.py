@@ -112,12 +112,12 @@ def summarise(values: np.ndarray) -> dict:
     out = {}
     for name, row in zip(FIGURES, values):
         finite = row[1:][np.isfinite(row[1:])]
-        out[name] = _number(row[0])
-        out[f"{name}_ci"] = ([_number(v) for v in np.percentile(finite, [tail, 100 - tail])]
+        out[name] = json_number(row[0])
+        out[f"{name}_ci"] = ([json_number(v) for v in np.percentile(finite, [tail, 100 - tail])]
                              if len(finite) else [None, None])
     return out
 
 
-def _number(value: float) -> float | None:
+def json_number(value: float) -> float | None:
     """JSON-safe: NaN becomes None (no pair to compare)."""
     return None if not np.isfinite(value) else float(value)

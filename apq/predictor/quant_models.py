@@ -87,8 +87,9 @@ def validation_score(y: np.ndarray, latency_ms: np.ndarray, y_pred: np.ndarray, 
     """Pairwise and cost-matched pairwise accuracy of ``y_pred`` on validation rows, and their mean."""
     held = HeldOut(y, latency_ms, np.ones((1, len(y))), tolerance)
     _, _, pairwise, matched = held.figures(y_pred)[:, 0]
+    finite = [v for v in (pairwise, matched) if np.isfinite(v)]
     return {"pairwise_acc": float(pairwise), "pairwise_acc_cost_matched": float(matched),
-            "score": float(np.nanmean([pairwise, matched]))}
+            "score": float(np.mean(finite)) if finite else float("nan")}
 
 
 def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_ms: np.ndarray,
@@ -112,18 +113,25 @@ def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_
                 predictions.setdefault((name, kind), []).append(model.predict(X[part]))
 
     def score(preds: list[np.ndarray]) -> dict:
+        """Each figure's mean over the folds that have pairs to compare (None if none has)."""
         per_fold = [validation_score(y[p], latency_ms[p], pred, config.cost_match_tolerance)
                     for p, pred in zip(parts, preds)]
-        return {key: float(np.nanmean([f[key] for f in per_fold])) for key in per_fold[0]}
+        means = {key: [f[key] for f in per_fold if np.isfinite(f[key])] for key in per_fold[0]}
+        return {key: float(np.mean(values)) if values else None for key, values in means.items()}
 
     scores: dict[str, dict[str, dict]] = {}
     for (name, kind), preds in predictions.items():
         scores.setdefault(name, {})[kind] = score(preds)
-    best_label = {name: max(by_kind, key=lambda k: by_kind[k]["score"]) for name, by_kind in scores.items()}
+    best_label = {name: max(by_kind, key=lambda k: _order(by_kind[k])) for name, by_kind in scores.items()}
     members = [n for n in ENSEMBLE_MEMBERS if n in names]
     if "ensemble" in config.quant_models and len(members) >= 2:
         mean = [np.mean([predictions[(m, best_label[m])][i] for m in members], axis=0) for i in range(len(parts))]
         scores["ensemble"], best_label["ensemble"] = {"members": score(mean)}, "members"
     candidates = [n for n in scores if n not in NOT_SELECTABLE]
-    selected = max(candidates, key=lambda n: scores[n][best_label[n]]["score"])
+    selected = max(candidates, key=lambda n: _order(scores[n][best_label[n]]))
     return {"folds": len(parts), "scores": scores, "labels": best_label, "selected": selected}
+
+
+def _order(score: dict) -> float:
+    """Sort key of a validation score; no score (no pair to compare) sorts last."""
+    return -np.inf if score["score"] is None else score["score"]

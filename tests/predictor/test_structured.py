@@ -1,7 +1,5 @@
 """Structured, bits-ignored and ensemble predictors: their start, their fast path, their saving,
 and on SYNTHETIC samples whose accuracy falls steeply at 2 bits, that they beat ignoring the bits."""
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -15,7 +13,6 @@ from apq.predictor.structured import BitsIgnoredPredictor, EnsemblePredictor, St
 from apq.predictor.synthetic import synthetic_rows
 from apq.predictor.train import predict_array
 from apq.space.encoding import Encoder
-from apq.space.space import SearchSpace
 
 FP32 = dict(hidden_size=32, max_epochs=80, patience=10)
 DROP = dict(hidden_size=16, lr=1e-2, weight_decay=1e-4, max_epochs=150, patience=20)
@@ -23,8 +20,9 @@ DROP = dict(hidden_size=16, lr=1e-2, weight_decay=1e-4, max_epochs=150, patience
 
 @pytest.fixture(scope="module")
 def space2(fmnist):
-    """fmnist with bits {2, 4, 6, 8} (issue 16's default menu)."""
-    return SearchSpace(dataclasses.replace(fmnist.config, bits=(2, 4, 6, 8)))
+    """fmnist, whose menu has 2 bits (issue 16)."""
+    assert 2 in fmnist.bit_choices
+    return fmnist
 
 
 @pytest.fixture(scope="module")
