@@ -93,6 +93,13 @@ def write_synthetic_samples(space: SearchSpace, path: str | Path, kind: str, n: 
     with SampleWriter(path, header) as writer:
         for i in range(n):
             writer.append({"index": i, "genome": rows.genomes[i], "encoding": rows.encodings[i],
-                           "accuracy": rows.accuracy[i], "accuracy_halves": rows.halves[i], "loss": 0.0,
-                           "seconds": 0.0, "seed": seed})
+                           "accuracy": rows.accuracy[i], "accuracy_halves": rows.halves[i],
+                           **_soft_labels(rows.halves[i]), "seconds": 0.0, "seed": seed})
     return Path(path)
+
+
+def _soft_labels(halves: np.ndarray) -> dict:
+    """Synthetic soft labels of one row: correct-class probability = accuracy / 100 per half, loss = -log of it."""
+    p_halves = np.clip(halves / 100.0, 1e-3, 1.0)
+    return {"loss": float(-np.log(p_halves).mean()), "loss_halves": -np.log(p_halves),
+            "p_correct": float(p_halves.mean()), "p_correct_halves": p_halves}

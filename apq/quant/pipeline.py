@@ -29,8 +29,8 @@ from apq.supernet.evaluate import EvalResult, evaluate, prepare
 class QuantEval:
     """Result of :func:`evaluate_quantized`: top-1 accuracy (percent), mean cross-entropy, number of
     images, wall seconds, the fine-tuned fake-quantized model and its fp32 teacher (both eval mode),
-    top-1 on the even- and odd-numbered images (``halves``, percent) and the (count,) bool per-image
-    correctness (``correct``)."""
+    top-1 on the even- and odd-numbered images (``halves``, percent), the (count,) bool per-image
+    correctness (``correct``) and per-image cross-entropy (``losses``)."""
 
     accuracy: float
     loss: float
@@ -40,10 +40,11 @@ class QuantEval:
     teacher: nn.Module
     halves: tuple[float, float] = (float("nan"), float("nan"))
     correct: np.ndarray | None = None
+    losses: np.ndarray | None = None
 
     @property
     def result(self) -> EvalResult:
-        return EvalResult(self.accuracy, self.loss, self.count, self.halves, self.correct)
+        return EvalResult(self.accuracy, self.loss, self.count, self.halves, self.correct, self.losses)
 
 
 def _device(module: nn.Module) -> torch.device:
@@ -98,4 +99,4 @@ def evaluate_quantized(supernet: nn.Module, genome: np.ndarray, data, config: Qu
     x, y = data.split(split)
     res = evaluate(model, x, y, config.eval_batch, config.channels_last)
     return QuantEval(res.accuracy, res.loss, res.count, time.perf_counter() - started, model, teacher, res.halves,
-                     res.correct)
+                     res.correct, res.losses)

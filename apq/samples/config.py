@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from apq.settings import Settings, settings_for
 
 KINDS = ("fp32", "quant")
+DRAWS = ("uniform", "cost_stratified")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class SampleConfig(Settings):
     #: Samples ``apq samples`` makes by default (``--n`` overrides).
     n_fp32: int = 1000
     n_quant: int = 150
+    #: How architectures are drawn (apq.samples.draw): evenly over the MACs range spreads the
+    #: labels over the whole cost range that the search explores, uniform genomes crowd its middle.
+    draw: str = "cost_stratified"
+    #: Candidates a cost-stratified draw picks the nearest-cost one from (128 fill fmnist's range evenly).
+    draw_candidates: int = 128
     #: Fixed, seeded subsets of the validation split each sample is evaluated on (0 = all of it).
     fp32_val_images: int = 0
     quant_val_images: int = 0
@@ -38,9 +44,11 @@ class SampleConfig(Settings):
     channels_last: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("n_fp32", "n_quant", "fp32_bn_calib_images", "bn_calib_batch", "eval_batch")
+        positive = ("n_fp32", "n_quant", "fp32_bn_calib_images", "bn_calib_batch", "eval_batch", "draw_candidates")
         problems = [f"{f} must be >= 1" for f in positive if getattr(self, f) < 1]
         problems += [f"{f} must be >= 0" for f in ("fp32_val_images", "quant_val_images") if getattr(self, f) < 0]
+        if self.draw not in DRAWS:
+            problems.append(f"draw must be one of {', '.join(DRAWS)}")
         if problems:
             raise ValueError(f"invalid sample config '{self.name}': {'; '.join(problems)}")
 
@@ -52,9 +60,9 @@ class SampleConfig(Settings):
         return self.quant_val_images if kind == "quant" else self.fp32_val_images
 
     def evaluation_settings(self, kind: str) -> dict:
-        """The fields that change a sample's value for ``kind`` (not the counts): stored in the file."""
+        """The fields that change a sample's genome or value for ``kind`` (not the counts): stored in the file."""
         fields = {"val_images": self.val_images(kind), "eval_batch": self.eval_batch,
-                  "channels_last": self.channels_last}
+                  "channels_last": self.channels_last, "draw": self.draw, "draw_candidates": self.draw_candidates}
         if kind == "fp32":
             fields.update(bn_calib_images=self.fp32_bn_calib_images, bn_calib_batch=self.bn_calib_batch)
         return fields

@@ -1,12 +1,16 @@
 """Evaluation of sample i, as run by a worker process (or in process for ``--jobs 1``).
 
-Sample i is a pure function of (preset seed, kind, i): its genome is drawn from a generator
-seeded by :func:`sample_seed` and the same seed fixes every random draw of its evaluation
-(the quantized fine-tune's batch order), so the job split, the backend and restarts never change it.
+Sample i is a pure function of (preset seed, kind, i): its genome is
+:func:`apq.samples.draw.sample_genome` (architecture from (seed, i), bits from :func:`sample_seed`)
+and the same seed fixes every random draw of its evaluation (the quantized fine-tune's batch
+order), so the job split, the backend and restarts never change it.
 
-- fp32 sample: BN re-calibration on a fixed set of training images, then accuracy and loss on
-  a fixed, seeded subset of the held-out validation split.
+- fp32 sample: BN re-calibration on a fixed set of training images, then its labels on a fixed,
+  seeded subset of the held-out validation split.
 - quantized sample: :func:`apq.quant.pipeline.evaluate_quantized` on the same kind of subset.
+
+Labels (:func:`labels`), from the one evaluation pass: top-1 accuracy, mean cross-entropy and
+mean correct-class probability, each on the whole split and on its even- and odd-numbered images.
 """
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ from apq.presets import Preset
 from apq.quant.config import QuantConfig
 from apq.quant.fold import fold_batch_norms
 from apq.quant.pipeline import evaluate_quantized, recalibrated_subnet
-from apq.samples.config import KINDS, SampleConfig
+from apq.samples.config import SampleConfig
 from apq.samples.data import load_sample_data
+from apq.samples.draw import sample_genome, sample_seed  # noqa: F401 - sample_seed re-exported (bench)
 from apq.space.encoding import Encoder
 from apq.space.genome import sample
 from apq.space.registry import create_space
@@ -65,14 +70,9 @@ _CACHE: dict = {}
 _DATA: dict = {}
 
 
-def sample_seed(base_seed: int, kind: str, index: int) -> int:
-    """Seed of sample ``index`` of ``kind``: a function of (preset seed, kind, index) only."""
-    state = np.random.SeedSequence([base_seed, KINDS.index(kind), index]).generate_state(1, np.uint32)
-    return int(state[0])
-
-
 def draw_genome(space, seed: int) -> np.ndarray:
-    """The genome (n_genes,) of a sample seed: uniform over the space's valid genomes."""
+    """A genome (n_genes,) uniform over the space's valid genomes, from ``seed`` (benchmark probes;
+    sample i's genome is :func:`apq.samples.draw.sample_genome`)."""
     return sample(space, 1, np.random.default_rng(seed))[0]
 
 
@@ -131,7 +131,7 @@ def run_sample(job: SampleJob, index: int) -> dict:
 def _run_sample(job: SampleJob, index: int) -> dict:
     ctx = context(job)
     seed = sample_seed(job.preset.seed, job.kind, index)
-    genome = draw_genome(ctx.space, seed)
+    genome = sample_genome(ctx.space, job.preset.seed, job.kind, index, job.samples.draw, job.samples.draw_candidates)
     started = time.perf_counter()
     if job.kind == "quant":
         result = evaluate_quantized(ctx.supernet, genome, ctx.data, job.quant, seed=seed)
@@ -139,5 +139,21 @@ def _run_sample(job: SampleJob, index: int) -> dict:
         result = evaluate_fp32(ctx, genome, job.samples)
     seconds = time.perf_counter() - started
     encoding = ctx.encoder.encode(genome[None], quant=job.kind == "quant")[0]
-    return {"index": index, "genome": genome, "encoding": encoding, "accuracy": result.accuracy,
-            "accuracy_halves": result.halves, "loss": result.loss, "seconds": seconds, "seed": seed}
+    return {"index": index, "genome": genome, "encoding": encoding, **labels(result), "seconds": seconds,
+            "seed": seed}
+
+
+def labels(result) -> dict:
+    """A sample's label columns from one evaluation's per-image results (an
+    :class:`apq.supernet.evaluate.EvalResult`): ``accuracy`` (percent), ``loss`` (mean cross-entropy,
+    nats), ``p_correct`` (mean correct-class probability = mean exp(-cross-entropy)), each also on the
+    even- and odd-numbered images (``*_halves``, (2,)), the halves that ``accuracy_halves`` uses."""
+    losses = np.asarray(result.losses, dtype=np.float64)
+    p_correct = np.exp(-losses)
+    return {"accuracy": result.accuracy, "accuracy_halves": result.halves, "loss": result.loss,
+            "loss_halves": _halves(losses), "p_correct": float(p_correct.mean()), "p_correct_halves": _halves(p_correct)}
+
+
+def _halves(values: np.ndarray) -> tuple[float, float]:
+    """Means over the even- and over the odd-numbered images."""
+    return float(values[0::2].mean()), float(values[1::2].mean())

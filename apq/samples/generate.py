@@ -33,7 +33,7 @@ from apq.supernet import checkpoint as ckpt
 log = logging.getLogger(__name__)
 
 #: Version of the sample files' contents, part of their stamp: bumping it makes older files stale.
-STAMP_FORMAT = "apq-samples/1"
+STAMP_FORMAT = "apq-samples/2"  # 2: loss/p_correct halves columns; shared, cost-stratified architectures
 
 
 @dataclass(frozen=True)

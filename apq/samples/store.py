@@ -9,7 +9,11 @@ Layout (``data/<space>/samples_fp32.h5`` and ``samples_quant.h5``)::
     accuracy_halves float32 (N, 2)  top-1 on the even- and odd-numbered images of that split (their
                                     agreement across samples measures how much of the accuracy
                                     ranking is noise of the finite split; see apq.predictor.metrics)
-    loss      float32 (N,)          mean cross-entropy on the evaluation split
+    loss      float32 (N,)          mean cross-entropy (nats) on the evaluation split
+    loss_halves float32 (N, 2)      mean cross-entropy on the even- and odd-numbered images
+    p_correct float32 (N,)          mean correct-class (softmax) probability on the evaluation split,
+                                    in [0, 1]: a soft accuracy, less noisy than top-1 per image
+    p_correct_halves float32 (N, 2) mean correct-class probability on the even- and odd-numbered images
     seconds   float32 (N,)          wall time of the evaluation
     seed      int64   (N,)          seed of the sample's random draws
 
@@ -37,7 +41,11 @@ from apq.stages.lock import check_not_busy
 
 FORMAT = "apq-engine-samples"
 COLUMNS = {"index": np.int64, "genome": np.int16, "encoding": np.float32, "accuracy": np.float32,
-           "accuracy_halves": np.float32, "loss": np.float32, "seconds": np.float32, "seed": np.int64}
+           "accuracy_halves": np.float32, "loss": np.float32, "loss_halves": np.float32, "p_correct": np.float32,
+           "p_correct_halves": np.float32, "seconds": np.float32, "seed": np.int64}
+#: Label columns measured on the evaluation split, and their per-half companions ((N, 2) columns).
+LABELS = ("accuracy", "loss", "p_correct")
+HALVES = {f"{label}_halves": label for label in LABELS}
 #: Attributes that must agree between a file and the run that appends to or reads it.
 IDENTITY = ("kind", "space", "encoding_dim", "n_genes", "split", "config")
 
@@ -67,6 +75,9 @@ class Samples:
     accuracy: np.ndarray
     accuracy_halves: np.ndarray
     loss: np.ndarray
+    loss_halves: np.ndarray
+    p_correct: np.ndarray
+    p_correct_halves: np.ndarray
     seconds: np.ndarray
     seed: np.ndarray
     attrs: dict
@@ -84,9 +95,12 @@ def _open(path: Path, mode: str) -> h5py.File:
 
 
 def _check(handle: h5py.File, path: Path, expected: dict) -> None:
-    """Refuse a foreign, truncated or mismatched file with one line naming both sides."""
-    if handle.attrs.get("format") != FORMAT or any(c not in handle for c in COLUMNS):
-        raise UserError(f"{path} is not an apq-engine sample file (format/columns missing); delete it or pick another path")
+    """Refuse a foreign, older, truncated or mismatched file with one line naming both sides."""
+    _check_format(handle, path)
+    missing = [c for c in COLUMNS if c not in handle]
+    if missing:
+        raise UserError(f"{path} lacks the columns {', '.join(missing)} (made by an older apq); "
+                        "regenerate it with 'apq samples --force' (or delete it)")
     sizes = {len(handle[c]) for c in COLUMNS}
     if len(sizes) != 1:
         raise UserError(f"{path} is truncated (columns of unequal length {sorted(sizes)}); delete it to start again")
@@ -99,6 +113,11 @@ def _check(handle: h5py.File, path: Path, expected: dict) -> None:
             raise UserError(f"{path} was made with {what}{need}; delete it or use matching settings")
 
 
+def _check_format(handle: h5py.File, path: Path) -> None:
+    if handle.attrs.get("format") != FORMAT or "index" not in handle:
+        raise UserError(f"{path} is not an apq-engine sample file (format/columns missing); delete it or pick another path")
+
+
 def _create(path: Path, header: SampleHeader) -> None:
     """Create an empty, complete file atomically (so a crash never leaves a half-made header)."""
     with atomic_path(path) as tmp:
@@ -106,7 +125,7 @@ def _create(path: Path, header: SampleHeader) -> None:
             f.attrs.update(header.attrs())
             for name, dtype in COLUMNS.items():
                 width = {"genome": (header.n_genes,), "encoding": (header.encoding_dim,),
-                         "accuracy_halves": (2,)}.get(name, ())
+                         **dict.fromkeys(HALVES, (2,))}.get(name, ())
                 f.create_dataset(name, shape=(0, *width), maxshape=(None, *width), dtype=dtype,
                                  chunks=(64, *width))
 
@@ -172,12 +191,13 @@ def _config_difference(have: str, want: str) -> str:
 
 def read_identity(path: str | Path) -> tuple[dict | None, set[int]]:
     """(the file's ``config`` as a dict, the sample indices it holds), reading it once; (None, set())
-    when there is no file. A file that is no sample file is a :class:`UserError`."""
+    when there is no file. A file that is no sample file is a :class:`UserError`; one of an older
+    layout is not (its stamp's format tells :func:`apq.stages.fresh.freshness` to refuse or replace it)."""
     path = Path(path)
     if not path.exists():
         return None, set()
     with _open(path, "r") as f:
-        _check(f, path, {})
+        _check_format(f, path)
         try:
             config = json.loads(f.attrs.get("config", ""))
         except (TypeError, ValueError):

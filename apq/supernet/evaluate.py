@@ -15,13 +15,16 @@ from apq.supernet.bn_calibration import calibrate_bn
 class EvalResult:
     """Top-1 accuracy in percent, mean cross-entropy loss (nats) and number of images;
     ``halves``: top-1 (percent) on the even- and on the odd-numbered images; ``correct``: (count,)
-    bool, whether each image was classified correctly (for paired comparisons, :mod:`apq.verify.stats`)."""
+    bool, whether each image was classified correctly (for paired comparisons, :mod:`apq.verify.stats`);
+    ``losses``: (count,) float64 cross-entropy of each image (nats; exp(-loss) is its correct-class
+    probability), for the samples' soft labels."""
 
     accuracy: float
     loss: float
     count: int
     halves: tuple[float, float] = (float("nan"), float("nan"))
     correct: np.ndarray | None = field(default=None, compare=False, repr=False)
+    losses: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def prepare(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -36,17 +39,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Evaluate ``model`` in eval mode on images x (N, C, H, W) float32 and labels y (N,) int64."""
     model.eval()
     device = next(model.parameters()).device
-    hits, loss_sum = [], 0.0
+    hits, losses = [], []
     for start in range(0, len(x), batch_size):
         logits = model(prepare(x[start:start + batch_size], device, channels_last))
         labels = y[start:start + batch_size].to(device)
         hits.append((logits.argmax(dim=1) == labels).cpu())
-        loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
+        losses.append(F.cross_entropy(logits.float(), labels, reduction="none").cpu())
     count = len(x)
     correct = torch.cat(hits).numpy() if hits else np.zeros(0, dtype=bool)
+    per_image = torch.cat(losses).numpy().astype(np.float64) if losses else np.zeros(0)
     hit = correct.astype(np.float64)
     halves = tuple(100.0 * float(h.mean()) if len(h) else float("nan") for h in (hit[0::2], hit[1::2]))
-    return EvalResult(100.0 * float(hit.sum()) / max(count, 1), loss_sum / max(count, 1), count, halves, correct)
+    return EvalResult(100.0 * float(hit.sum()) / max(count, 1), float(per_image.sum()) / max(count, 1), count, halves,
+                      correct, per_image)
 
 
 def evaluate_subnet(supernet: nn.Module, genome: np.ndarray, calib_images: torch.Tensor,

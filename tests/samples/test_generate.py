@@ -9,6 +9,7 @@ from apq.presets import get_preset
 from apq.quant.config import get_quant_config
 from apq.samples import evaluate as worker
 from apq.samples.config import SAMPLE_PRESETS, SampleConfig, get_sample_config
+from apq.samples.draw import sample_genome
 from apq.samples.generate import RunOptions, generate_samples
 from apq.samples.store import read_samples, sample_path
 from apq.space.encoding import Encoder
@@ -38,20 +39,61 @@ def test_sample_seed_is_a_function_of_seed_kind_and_index():
 def test_fp32_file_holds_the_documented_columns_and_attributes(root):
     samples = make("fp32", 3)
     assert samples.index.tolist() == [0, 1, 2]
-    expected = np.stack([worker.draw_genome(SPACE, worker.sample_seed(0, "fp32", i)) for i in range(3)])
+    expected = np.stack([sample_genome(SPACE, 0, "fp32", i) for i in range(3)])
     assert np.array_equal(samples.genome, expected)
     assert samples.seed.tolist() == [worker.sample_seed(0, "fp32", i) for i in range(3)]
     assert np.array_equal(samples.encoding, Encoder(SPACE).encode(expected, quant=False))
     assert ((samples.accuracy >= 0) & (samples.accuracy <= 100)).all() and (samples.loss > 0).all()
-    assert samples.accuracy_halves.shape == (3, 2)  # 100 even- and 100 odd-numbered validation images
-    assert np.allclose(samples.accuracy_halves.mean(axis=1), samples.accuracy, atol=1e-4)
+    for label in ("accuracy", "loss", "p_correct"):  # 100 even- and 100 odd-numbered validation images
+        halves = getattr(samples, f"{label}_halves")
+        assert halves.shape == (3, 2)
+        np.testing.assert_allclose(halves.mean(axis=1), getattr(samples, label), rtol=1e-5, atol=1e-4)
+    assert ((samples.p_correct > 0) & (samples.p_correct < 1)).all()
+    # mean correct-class probability <= exp(-mean cross-entropy) would be Jensen the wrong way round
+    assert (samples.p_correct >= np.exp(-samples.loss) - 1e-6).all()
     assert (samples.seconds > 0).all()
     attrs = samples.attrs
     assert (attrs["kind"], attrs["space"], attrs["split"]) == ("fp32", "fmnist", "val")
     assert attrs["encoding_dim"] == Encoder(SPACE).fp32_dim and attrs["n_genes"] == SPACE.n_genes
     stamp = json.loads(attrs["config"])  # the file's stamp (apq.stages.fresh)
     assert stamp["stage"] == "samples_fp32" and stamp["settings"]["evaluation"]["val_images"] == 200
+    assert stamp["settings"]["evaluation"]["draw"] == "cost_stratified"
     assert len(stamp["upstream"]["supernet.pt"]) == 16 and len(stamp["fingerprint"]) == 16
+
+
+def test_labels_of_one_evaluation_pass():
+    """Loss and correct-class probability come from the per-image cross-entropies of the pass."""
+    from apq.supernet.evaluate import EvalResult
+
+    losses = np.array([0.1, 2.0, 0.5, 0.0])
+    row = worker.labels(EvalResult(50.0, float(losses.mean()), 4, (100.0, 0.0), losses=losses))
+    assert row["loss_halves"] == pytest.approx((0.3, 1.0))
+    assert row["p_correct_halves"] == pytest.approx(((np.exp(-0.1) + np.exp(-0.5)) / 2, (np.exp(-2.0) + 1.0) / 2))
+    assert row["p_correct"] == pytest.approx(np.exp(-losses).mean())
+    assert (row["accuracy"], row["accuracy_halves"], row["loss"]) == (50.0, (100.0, 0.0), pytest.approx(0.65))
+
+
+def test_file_of_an_older_layout_is_refused_then_replaced_with_force(root):
+    """A file made before the soft-label columns: its stamp's format differs, so it is refused
+    with --force named, and replaced with --force."""
+    import h5py
+
+    from apq.samples import generate
+
+    make("fp32", 1)
+    path = sample_path("fmnist", "fp32")
+    with h5py.File(path, "a") as f:
+        stamp = json.loads(f.attrs["config"])
+        f.attrs["config"] = json.dumps({**stamp, "format": "apq-samples/1", "fingerprint": "0" * 16}, sort_keys=True)
+        for column in ("loss_halves", "p_correct", "p_correct_halves"):
+            del f[column]
+    with pytest.raises(UserError, match=f"format='apq-samples/1' \\(this run: '{generate.STAMP_FORMAT}'\\).*--force"):
+        make("fp32", 1)
+    with pytest.raises(UserError, match="lacks the columns loss_halves, p_correct, p_correct_halves"):
+        read_samples(path)
+    generate_samples(SPACE, "fmnist", "fp32", 1, get_preset("smoke"), get_sample_config("smoke"),
+                     get_quant_config("smoke"), RunOptions(), force=True)
+    assert len(read_samples(path)) == 1
 
 
 @pytest.mark.slow
@@ -143,6 +185,8 @@ def test_sample_config_validation():
     assert SAMPLE_PRESETS["default"].n_fp32 >= 1000 and SAMPLE_PRESETS["default"].n_quant >= 150
     with pytest.raises(ValueError):
         SampleConfig("bad", n_fp32=0)
+    with pytest.raises(ValueError, match="draw must be one of uniform, cost_stratified"):
+        SampleConfig("bad", draw="sorted")
     with pytest.raises(UserError):
         get_sample_config("huge")
 
