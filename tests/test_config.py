@@ -31,7 +31,7 @@ FIGURES = {
               "search.generations": 8, "verify.qat_steps": 4},
     "default": {"preset.seed": 0, "preset.cpu_latency_repeats": 7, "supernet.epochs_full": 4.5,
                 "supernet.epochs_channels": 3.5, "samples.n_fp32": 1000, "samples.n_quant": 300,
-                "quant.qat_steps": 20, "quant.bn_calib_images": 1000, "predictor.budgets": (25, 50, 100),
+                "quant.qat_steps": 20, "quant.bn_calib_images": 1000, "predictor.budgets": (25, 50, 100, 200),
                 "search.population": 100, "search.generations": 300, "verify.qat_steps": 250},
     "full": {"preset.val_size": 10000, "preset.cpu_latency_repeats": 15, "supernet.crop_pad": 2,
              "samples.n_fp32": 4000, "quant.qat_steps": 80, "predictor.curve_seeds": 5, "search.generations": 600,

@@ -23,6 +23,8 @@ from apq.settings import Settings, settings_for
 from apq.predictor.network import BIT_MERGES
 
 BASELINES = ("ridge", "random_forest", "gradient_boosting")
+#: Quantization-aware models apq/predictor/quant_models.py can fit and compare.
+QUANT_MODELS = ("transfer", "scratch", "structured_linear", "structured_mlp", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,23 @@ class PredictorConfig(Settings):
     baselines: tuple[str, ...] = BASELINES
     #: Trees of the random-forest and gradient-boosting baselines.
     n_trees: int = 300
+    #: Quantization-aware models fitted and compared; transfer and scratch are always reported (the
+    #: budget curve, --import-apq), the search uses the best of the others on validation.
+    quant_models: tuple[str, ...] = QUANT_MODELS
+    #: Folds of the cross-validation over the quantized training pool that picks the search's model
+    #: and each model's label kind: every pool row validates once, and k fits per model stay cheap.
+    selection_folds: int = 3
+    #: Structured models' drop: hidden units of the MLP drop, Adam rate, L2 penalty (few weights, so a
+    #: rate 10x the MLP's; they start at the mean drop).
+    drop_hidden: int = 64
+    drop_lr: float = 1e-2
+    drop_weight_decay: float = 1e-4
+    #: Target whose latency defines cost-matched pairs (the default search target), and their tolerance:
+    #: latencies within 10 % of the smaller one, the candidates a search under a limit must order.
+    cost_target: str = "fpga"
+    cost_match_tolerance: float = 0.10
+    #: Bootstrap resamples of the held-out samples behind every figure's 95 % interval.
+    bootstrap_resamples: int = 1000
     #: Torch threads while fitting. One: these small matrix products gain nothing from more, and
     #: threads spin-waiting on a loaded host cost far more.
     num_threads: int = 1
@@ -65,9 +84,10 @@ class PredictorConfig(Settings):
     def __post_init__(self) -> None:
         problems = []
         positive = ("hidden_size", "n_layers", "batch_size", "max_epochs", "patience", "curve_seeds", "n_trees",
-                    "num_threads")
+                    "num_threads", "drop_hidden", "bootstrap_resamples")
         problems += [f"{f} must be >= 1" for f in positive if getattr(self, f) < 1]
-        if min(self.lr, self.transfer_lr, self.bit_lr) <= 0 or self.weight_decay < 0:
+        if min(self.lr, self.transfer_lr, self.bit_lr, self.drop_lr) <= 0 or min(self.weight_decay,
+                                                                                 self.drop_weight_decay) < 0:
             problems.append("learning rates must be > 0 and weight_decay >= 0")
         fractions = ("val_fraction", "fp32_test_fraction", "quant_test_fraction")
         problems += [f"{f} must be in (0, 0.5]" for f in fractions if not 0 < getattr(self, f) <= 0.5]
@@ -77,6 +97,12 @@ class PredictorConfig(Settings):
             problems.append("budgets must be increasing and >= 4")
         if self.bit_merge not in BIT_MERGES:
             problems.append(f"bit_merge must be one of {BIT_MERGES}")
+        if set(self.quant_models) - set(QUANT_MODELS) or not {"transfer", "scratch"} <= set(self.quant_models):
+            problems.append(f"quant_models must be among {QUANT_MODELS} and include transfer and scratch")
+        if self.selection_folds < 2:
+            problems.append("selection_folds must be >= 2")
+        if not 0 < self.cost_match_tolerance < 1:
+            problems.append("cost_match_tolerance must be in (0, 1)")
         if set(self.baselines) - set(BASELINES):
             problems.append(f"baselines must be among {BASELINES}")
         if problems:
@@ -88,12 +114,17 @@ class PredictorConfig(Settings):
                 "lr": self.transfer_lr if transfer else self.lr, "weight_decay": self.weight_decay,
                 "max_epochs": self.max_epochs, "patience": self.patience, "validation_fraction": self.val_fraction}
 
+    def drop_params(self) -> dict:
+        """Hyper-parameters of a structured model's drop (:class:`apq.predictor.structured.StructuredQuantPredictor`)."""
+        shared = {k: v for k, v in self.mlp_params().items() if k != "n_layers"}
+        return {**shared, "hidden_size": self.drop_hidden, "lr": self.drop_lr, "weight_decay": self.drop_weight_decay}
+
 
 PREDICTOR_PRESETS = {
     # Tiny networks and few epochs: exercises every code path in seconds.
     "smoke": PredictorConfig("smoke", hidden_size=32, max_epochs=20, patience=5, budgets=(10, 20), curve_seeds=2,
                              n_trees=20),
-    "default": PredictorConfig("default"),
+    "default": PredictorConfig("default", budgets=(25, 50, 100, 200)),
     "full": PredictorConfig("full", patience=60, budgets=(25, 50, 100, 200, 400), curve_seeds=5),
 }
 

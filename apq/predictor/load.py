@@ -5,7 +5,9 @@ A checkpoint is a plain dict (loadable with ``torch.load(path, weights_only=True
     format      "apq-predictor"
     kind        "fp32" | "quant"
     space       space name;  encoding: {"space", "dim", "fp32_dim"} of that space's Encoder
-    network     AccuracyMLP constructor arguments;  state_dict: its tensors (CPU)
+    network     the network's shape(): AccuracyMLP constructor arguments, or a nested description
+                with ``type`` "structured" | "ensemble" (apq.predictor.network.build_network);
+                state_dict: its tensors (CPU)
     y_mean      mean training accuracy (percent)
     estimator   the estimator's hyper-parameters;  config: the resolved stage config
     samples     fingerprints of the sample files it was trained on ({} for an import)
@@ -24,7 +26,8 @@ from apq import __version__
 from apq.errors import UserError
 from apq.io import atomic_path, load_weights_only
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
-from apq.predictor.network import AccuracyMLP
+from apq.predictor.network import build_network
+from apq.predictor.structured import EnsemblePredictor, StructuredQuantPredictor
 from apq.space.encoding import Encoder
 from apq.space.registry import create_space
 from apq.space.space import SearchSpace
@@ -32,6 +35,10 @@ from apq.stages.layout import predictor_dir, predictor_path  # noqa: F401 - the 
 
 FORMAT = "apq-predictor"
 KINDS = ("fp32", "quant")
+#: Estimator arguments that are fitted predictors (saved as part of the network, not as settings).
+FITTED_INPUTS = ("transfer_from", "base", "members")
+#: The estimator a quant checkpoint's network type loads into (an AccuracyMLP's shape has no type).
+QUANT_ESTIMATORS = {"mlp": QuantMLPPredictor, "structured": StructuredQuantPredictor, "ensemble": EnsemblePredictor}
 
 
 def _space(space: SearchSpace | str) -> SearchSpace:
@@ -47,7 +54,7 @@ def make_payload(predictor: MLPPredictor, kind: str, space: SearchSpace, config:
     """The checkpoint dict of a fitted predictor (see the module docstring)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    params = {k: v for k, v in predictor.get_params().items() if k != "transfer_from"}
+    params = {k: v for k, v in predictor.get_params().items() if k not in FITTED_INPUTS}
     net = predictor.network_
     return {"format": FORMAT, "kind": kind, "space": space.name, "encoding": _expected_encoding(space),
             "network": net.shape(), "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
@@ -100,11 +107,12 @@ def _missing_message(path: Path, kind: str, space_name: str) -> str:
 
 def predictor_from_payload(payload: dict, device: str | None = None) -> MLPPredictor:
     """Rebuild the fitted estimator a checkpoint dict describes."""
-    net = AccuracyMLP(**payload["network"])
+    net = build_network(payload["network"])
     net.load_state_dict(payload["state_dict"])
     params = {**payload["estimator"], "device": device}
-    estimator = QuantMLPPredictor(**params) if payload["kind"] == "quant" else MLPPredictor(**params)
-    return estimator.set_network(net, payload["y_mean"])
+    if payload["kind"] == "fp32":
+        return MLPPredictor(**params).set_network(net, payload["y_mean"])
+    return QUANT_ESTIMATORS[payload["network"].get("type", "mlp")](**params).set_network(net, payload["y_mean"])
 
 
 def load_predictor(space: SearchSpace | str, kind: str, path: str | Path | None = None,

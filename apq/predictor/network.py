@@ -100,3 +100,105 @@ def _weight_rows(layer: nn.Linear) -> torch.Tensor:
         cached = (key, weight.detach().t().contiguous())
         layer._apq_weight_rows = cached
     return cached[1]
+
+
+class StructuredQuantNet(nn.Module):
+    """Quantized accuracy = the fp32 network's accuracy of the architecture minus a learned drop
+    of the bit policy, taken in logit space between chance and 100 %:
+
+        a   = (base(x_fp32) - floor) / (100 - floor)           clipped to [1e-4, 1 - 1e-4]
+        acc = floor + (100 - floor) * sigmoid(logit(a) - drop(x))
+
+    so small drops subtract about linearly near the fp32 accuracy and large ones (2-bit layers)
+    saturate at chance instead of going below it. ``drop`` is ``"linear"`` (one weight per bit
+    choice of each block and gene: the bit part of the encoding only) or ``"mlp"`` (one hidden
+    ReLU layer over the whole encoding, so a block's drop may depend on its width and kernel).
+    The base network is frozen: only the drop learns.
+    """
+
+    DROPS = ("linear", "mlp")
+
+    def __init__(self, base: AccuracyMLP, bit_dim: int, drop: str = "linear", hidden_size: int = 64,
+                 floor: float = 10.0):
+        super().__init__()
+        if drop not in self.DROPS or bit_dim < 1 or base.bit_dim or not 0 <= floor < 100:
+            raise ValueError(f"bad StructuredQuantNet: drop={drop} bit_dim={bit_dim} base bit_dim={base.bit_dim} "
+                             f"floor={floor}")
+        self.base, self.drop_kind, self.floor = base, drop, float(floor)
+        self.fp32_dim, self.bit_dim, self.hidden_size = base.fp32_dim, bit_dim, hidden_size
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        if drop == "linear":
+            self.drop = nn.Linear(bit_dim, 1)
+        else:
+            self.drop = nn.Sequential(nn.Linear(self.fp32_dim + bit_dim, hidden_size), nn.ReLU(),
+                                      nn.Linear(hidden_size, 1))
+
+    def base_logit(self, base_acc: torch.Tensor) -> torch.Tensor:
+        """logit of the base network's accuracy (N,) on the chance-to-100 % scale."""
+        share = ((base_acc - self.floor) / (100.0 - self.floor)).clamp(1e-4, 1 - 1e-4)
+        return torch.log(share) - torch.log1p(-share)
+
+    def _combine(self, base_acc: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        return self.floor + (100.0 - self.floor) * torch.sigmoid(self.base_logit(base_acc) - drop.squeeze(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        drop_input = x[:, self.fp32_dim:] if self.drop_kind == "linear" else x
+        return self._combine(self.base(x[:, : self.fp32_dim]), self.drop(drop_input))
+
+    def forward_hot(self, fp32_cols: torch.Tensor, fp32_on: torch.Tensor, bit_cols: torch.Tensor,
+                    bit_on: torch.Tensor) -> torch.Tensor:
+        """``forward`` from where the encoding's ones are (see :meth:`AccuracyMLP.forward_hot`)."""
+        base = self.base.forward_hot(fp32_cols, fp32_on, bit_cols, bit_on)
+        if self.drop_kind == "linear":
+            drop = linear_of_ones(self.drop, bit_cols, bit_on)
+        else:
+            cols = torch.cat([fp32_cols, bit_cols + self.fp32_dim], dim=1)
+            hidden = linear_of_ones(self.drop[0], cols, torch.cat([fp32_on, bit_on], dim=1))
+            drop = self.drop[2](torch.relu(hidden))
+        return self._combine(base, drop)
+
+    def shape(self) -> dict:
+        return {"type": "structured", "base": self.base.shape(), "bit_dim": self.bit_dim, "drop": self.drop_kind,
+                "hidden_size": self.hidden_size, "floor": self.floor}
+
+    def param_groups(self, lr: float, bit_lr: float | None = None) -> list[dict]:
+        """Only the drop learns (``bit_lr`` is not used)."""
+        return [{"params": list(self.drop.parameters()), "lr": lr}]
+
+    def output_layer(self) -> nn.Linear:
+        """The drop's last layer (its bias starts at the mean drop of the training rows)."""
+        return self.drop if self.drop_kind == "linear" else self.drop[2]
+
+
+class MeanEnsembleNet(nn.Module):
+    """The mean of several networks' predictions over the same encoding."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members or len({(m.fp32_dim, m.bit_dim) for m in members}) != 1:
+            raise ValueError("an ensemble needs at least one member, all of one encoding width")
+        self.members = nn.ModuleList(members)
+        self.fp32_dim, self.bit_dim = members[0].fp32_dim, members[0].bit_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+    def forward_hot(self, *hot: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m.forward_hot(*hot) for m in self.members]).mean(dim=0)
+
+    def shape(self) -> dict:
+        return {"type": "ensemble", "members": [m.shape() for m in self.members]}
+
+
+def build_network(shape: dict) -> nn.Module:
+    """An untrained network of a saved ``shape()`` (an :class:`AccuracyMLP`'s has no ``type``)."""
+    kind = shape.get("type", "mlp")
+    if kind == "structured":
+        return StructuredQuantNet(build_network(shape["base"]), shape["bit_dim"], shape["drop"],
+                                  shape["hidden_size"], shape["floor"])
+    if kind == "ensemble":
+        return MeanEnsembleNet([build_network(member) for member in shape["members"]])
+    if kind != "mlp":
+        raise ValueError(f"unknown network type {kind!r}")
+    return AccuracyMLP(**{k: v for k, v in shape.items() if k != "type"})

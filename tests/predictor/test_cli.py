@@ -6,9 +6,13 @@ import torch
 
 from apq.cli import main
 from apq.predictor.load import load_quant_predictor
+from apq.space.encoding import Encoder
+from apq.space.registry import create_space
 from tests.helpers.cli import apq
 
-METRIC_KEYS = {"rmse", "kendall_tau", "pairwise_acc", "n_train", "n_test"}
+FIGURES = ("rmse", "kendall_tau", "pairwise_acc", "pairwise_acc_cost_matched")
+METRIC_KEYS = {*FIGURES, *(f"{f}_ci" for f in FIGURES), "n_train", "n_test"}
+QUANT_MODELS = {"bits_ignored", "transfer", "scratch", "structured_linear", "structured_mlp", "ensemble"}
 
 
 @pytest.mark.slow
@@ -19,7 +23,15 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
     assert result.stdout.strip() == str(folder / "metrics.json")
     metrics = json.loads((folder / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics["fp32"])
-    assert METRIC_KEYS <= set(metrics["quant"]["transfer"]) and METRIC_KEYS <= set(metrics["quant"]["scratch"])
+    quant = metrics["quant"]
+    assert set(quant) == QUANT_MODELS | {"selected"}
+    assert all(METRIC_KEYS <= set(quant[name]) for name in QUANT_MODELS)
+    assert all("minus_bits_ignored" in quant[name] for name in QUANT_MODELS - {"bits_ignored"})
+    lo, hi = quant["transfer"]["pairwise_acc_ci"]
+    assert lo <= quant["transfer"]["pairwise_acc"] <= hi
+    selection = metrics["quant_selection"]
+    assert quant["selected"] == selection["selected"] not in ("scratch", "bits_ignored")
+    assert set(selection["scores"]) == QUANT_MODELS - {"scratch"}
     curve = metrics["quant_budget_curve"]
     assert [c["n_train"] for c in curve][:2] == [10, 20] and curve[-1]["n_train"] == metrics["quant"]["transfer"]["n_train"]
     assert all(c["transfer"]["n_seeds"] == 2 and "pairwise_acc" in c["scratch"] for c in curve)
@@ -40,8 +52,11 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
         payload = torch.load(folder / f"{kind}.pt", weights_only=True)
         assert payload["space"] == "fmnist" and payload["config"]["settings"]["predictor"]["name"] == "smoke"
         assert payload["samples"]["quant"]["rows"] == 80
+    payload = torch.load(folder / "quant.pt", weights_only=True)
+    selected_type = {"transfer": "mlp", "ensemble": "ensemble"}.get(quant["selected"], "structured")
+    assert payload["network"].get("type", "mlp") == selected_type
     monkeypatch.setenv("APQ_ROOT", str(root))
-    assert load_quant_predictor("fmnist").encoding_dim == 360
+    assert load_quant_predictor("fmnist").encoding_dim == Encoder(create_space("fmnist")).dim
 
 
 @pytest.mark.slow

@@ -1,0 +1,137 @@
+"""The quantization-aware predictors compared by ``apq predictor``, and the choice among them.
+
+Models (``PredictorConfig.quant_models``; each fitted on the quantized training pool):
+
+    transfer            APQ's: the fp32 MLP plus a bit branch, fine-tuned from the fp32 predictor
+    scratch             the same network trained from scratch (what transfer is judged against)
+    structured_linear   fp32 predictor minus a learned logit drop, linear in the bit one-hots
+    structured_mlp      the same with a one-hidden-layer drop over the whole encoding
+    ensemble            the mean of transfer, structured_linear and structured_mlp (those present)
+
+plus the reference they must beat, ``bits_ignored``: the fp32 predictor on the architecture part.
+
+Choice (``select``): k-fold cross-validation over the training pool only (never the test split).
+Each model is fitted on k-1 folds with each label kind the sample file offers, mapped onto the
+accuracy scale (:func:`on_accuracy_scale`), and scored on the held-out fold against measured
+*accuracy*: the mean of its pairwise accuracy and cost-matched pairwise accuracy, averaged over
+the folds. Each model keeps its best label kind; the search uses the best model (``selected``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from apq.predictor.config import PredictorConfig
+from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
+from apq.predictor.intervals import HeldOut
+from apq.predictor.structured import BitsIgnoredPredictor, EnsemblePredictor, StructuredQuantPredictor
+
+#: The label every dataset has, and the one every reported figure is measured against.
+ACCURACY = "accuracy"
+#: Models the ensemble averages (those of them that are fitted).
+ENSEMBLE_MEMBERS = ("transfer", "structured_linear", "structured_mlp")
+#: Models that are never the search's predictor: scratch is transfer's comparison, bits_ignored the reference.
+NOT_SELECTABLE = ("scratch", "bits_ignored")
+
+
+def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float,
+                     seed: int) -> MLPPredictor:
+    """An unfitted quantization-aware model by name (the ensemble is made by :func:`make_ensemble`)."""
+    if name == "bits_ignored":
+        return BitsIgnoredPredictor(fp32_dim, fp32)
+    if name in ("transfer", "scratch"):
+        source = fp32 if name == "transfer" else None
+        return QuantMLPPredictor(fp32_dim, transfer_from=source, bit_merge=config.bit_merge, bit_lr=config.bit_lr,
+                                 seed=seed, **config.mlp_params(transfer=source is not None))
+    if name in ("structured_linear", "structured_mlp"):
+        return StructuredQuantPredictor(fp32_dim, fp32, drop=name.removeprefix("structured_"), floor=floor,
+                                        seed=seed, **config.drop_params())
+    raise ValueError(f"unknown quantization-aware model {name!r}")
+
+
+def make_ensemble(fitted: dict[str, MLPPredictor]) -> EnsemblePredictor | None:
+    """The fitted mean of the ensemble's members among ``fitted``; None with fewer than two."""
+    members = [fitted[name] for name in ENSEMBLE_MEMBERS if name in fitted]
+    return EnsemblePredictor(tuple(members)).fit() if len(members) >= 2 else None
+
+
+def on_accuracy_scale(label: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """``label`` mapped linearly onto accuracy points by least squares on the same rows, so that a
+    model fitted on it predicts accuracy (a loss label gets a negative slope); accuracy itself
+    is returned as is. float32 (N,)."""
+    label, accuracy = np.asarray(label, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    if np.array_equal(label, accuracy):
+        return accuracy.astype(np.float32)
+    slope, intercept = np.polyfit(label, accuracy, 1)
+    return (intercept + slope * label).astype(np.float32)
+
+
+def label_kinds(data) -> dict[str, np.ndarray]:
+    """``{kind: (N,) label}`` a dataset offers, accuracy first (``Dataset.labels`` when present)."""
+    labels = dict(getattr(data, "labels", None) or {})
+    labels.pop(ACCURACY, None)
+    return {ACCURACY: data.y, **labels}
+
+
+def fit_model(model: MLPPredictor, X: np.ndarray, accuracy: np.ndarray, label: np.ndarray) -> MLPPredictor:
+    """Fit on ``label`` mapped onto the accuracy scale (early stopping on a seeded share of the rows)."""
+    return model.fit(X, on_accuracy_scale(label, accuracy))
+
+
+def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint seeded folds of ``range(n)``, each sorted."""
+    order = np.random.default_rng([seed, k]).permutation(n)
+    return [np.sort(part) for part in np.array_split(order, k)]
+
+
+def validation_score(y: np.ndarray, latency_ms: np.ndarray, y_pred: np.ndarray, tolerance: float) -> dict:
+    """Pairwise and cost-matched pairwise accuracy of ``y_pred`` on validation rows, and their mean."""
+    held = HeldOut(y, latency_ms, np.ones((1, len(y))), tolerance)
+    _, _, pairwise, matched = held.figures(y_pred)[:, 0]
+    finite = [v for v in (pairwise, matched) if np.isfinite(v)]
+    return {"pairwise_acc": float(pairwise), "pairwise_acc_cost_matched": float(matched),
+            "score": float(np.mean(finite)) if finite else float("nan")}
+
+
+def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_ms: np.ndarray,
+           config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float, seed: int) -> dict:
+    """Cross-validated choice of each model's label kind and of the search's model, on the pool only.
+
+    ``X`` (N, dim), ``y`` (N,) accuracy, ``labels`` {kind: (N,)}, ``latency_ms`` (N,): the pool rows.
+    Returns ``{"folds", "scores": {model: {kind: {pairwise_acc, pairwise_acc_cost_matched, score}}},
+    "labels": {model: best kind}, "selected": best model}``. Scratch is not fitted here (never
+    selected; it is fitted on accuracy), bits_ignored is scored for comparison.
+    """
+    names = [n for n in config.quant_models if n not in ("ensemble", *NOT_SELECTABLE)]
+    parts = folds(len(y), config.selection_folds, seed)
+    predictions: dict[tuple[str, str], list[np.ndarray]] = {}
+    for part in parts:
+        fit_rows = np.setdiff1d(np.arange(len(y)), part)
+        for name in ["bits_ignored", *names]:
+            for kind, label in (labels if name != "bits_ignored" else {ACCURACY: y}).items():
+                model = make_quant_model(name, config, fp32, fp32_dim, floor, seed)
+                fit_model(model, X[fit_rows], y[fit_rows], label[fit_rows])
+                predictions.setdefault((name, kind), []).append(model.predict(X[part]))
+
+    def score(preds: list[np.ndarray]) -> dict:
+        """Each figure's mean over the folds that have pairs to compare (None if none has)."""
+        per_fold = [validation_score(y[p], latency_ms[p], pred, config.cost_match_tolerance)
+                    for p, pred in zip(parts, preds)]
+        means = {key: [f[key] for f in per_fold if np.isfinite(f[key])] for key in per_fold[0]}
+        return {key: float(np.mean(values)) if values else None for key, values in means.items()}
+
+    scores: dict[str, dict[str, dict]] = {}
+    for (name, kind), preds in predictions.items():
+        scores.setdefault(name, {})[kind] = score(preds)
+    best_label = {name: max(by_kind, key=lambda k: _order(by_kind[k])) for name, by_kind in scores.items()}
+    members = [n for n in ENSEMBLE_MEMBERS if n in names]
+    if "ensemble" in config.quant_models and len(members) >= 2:
+        mean = [np.mean([predictions[(m, best_label[m])][i] for m in members], axis=0) for i in range(len(parts))]
+        scores["ensemble"], best_label["ensemble"] = {"members": score(mean)}, "members"
+    candidates = [n for n in scores if n not in NOT_SELECTABLE]
+    selected = max(candidates, key=lambda n: _order(scores[n][best_label[n]]))
+    return {"folds": len(parts), "scores": scores, "labels": best_label, "selected": selected}
+
+
+def _order(score: dict) -> float:
+    """Sort key of a validation score; no score (no pair to compare) sorts last."""
+    return -np.inf if score["score"] is None else score["score"]

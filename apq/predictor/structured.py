@@ -1,0 +1,88 @@
+"""Quantization-aware predictors built on the fp32 predictor, beside APQ's transfer.
+
+- :class:`StructuredQuantPredictor`: quantized accuracy = the (frozen) fp32 predictor's accuracy
+  of the architecture minus a learned drop of the bit policy, in logit space between chance and
+  100 % (:class:`apq.predictor.network.StructuredQuantNet`). Its few weights learn from few
+  quantized samples what the transferred MLP must find among 400 x 400 shared ones.
+- :class:`BitsIgnoredPredictor`: the reference every quantization-aware model must beat, the
+  fp32 predictor on the architecture part of the encoding, shifted by the mean accuracy lost to
+  quantization on its training rows (the shift changes no ranking, only the RMSE).
+- :class:`EnsemblePredictor`: the mean of fitted quantization-aware predictors.
+
+All follow :class:`apq.predictor.estimator.MLPPredictor`'s fit / predict / predict_hot and save
+and load through :mod:`apq.predictor.load` like it.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from apq.predictor.estimator import MLPPredictor, NotFittedError
+from apq.predictor.network import MeanEnsembleNet, StructuredQuantNet
+
+
+class StructuredQuantPredictor(MLPPredictor):
+    """fp32 predictor ``base`` (fitted :class:`MLPPredictor`) minus a learned drop of the bits.
+
+    ``drop``: ``"linear"`` or ``"mlp"`` (see :class:`StructuredQuantNet`); ``floor``: chance
+    accuracy in percent (100 / classes); ``weight_decay`` is the drop's L2 penalty.
+    """
+
+    def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, drop: str = "linear",
+                 floor: float = 10.0, hidden_size: int = 64, lr: float = 1e-2, weight_decay: float = 1e-3,
+                 batch_size: int = 128, max_epochs: int = 300, patience: int = 30,
+                 validation_fraction: float = 0.15, seed: int = 0, device: str | None = None):
+        super().__init__(hidden_size, 1, lr, weight_decay, batch_size, max_epochs, patience, validation_fraction,
+                         seed, device)
+        self.fp32_dim, self.base, self.drop, self.floor = fp32_dim, base, drop, floor
+
+    def _initial_network(self, X: np.ndarray, y: np.ndarray) -> StructuredQuantNet:
+        """The frozen base plus a seeded drop that starts constant (last layer's weights zero) at the
+        mean logit drop of the training rows: the fp32 predictor's order, shifted to be unbiased
+        (as the transferred MLP starts)."""
+        if self.base is None:
+            raise NotFittedError("StructuredQuantPredictor needs a fitted fp32 predictor as base")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            net = StructuredQuantNet(copy.deepcopy(self.base.network_).cpu(), X.shape[1] - self.fp32_dim, self.drop,
+                                     self.hidden_size, self.floor)
+        with torch.no_grad():
+            base_logit = net.base_logit(torch.as_tensor(self.base.predict(X[:, : self.fp32_dim]), dtype=torch.float32))
+            logit = net.base_logit(torch.as_tensor(y, dtype=torch.float32))
+            net.output_layer().weight.zero_()
+            net.output_layer().bias.fill_(float(torch.mean(base_logit - logit)))
+        return net
+
+
+class BitsIgnoredPredictor(MLPPredictor):
+    """The fp32 predictor ``base`` on the architecture part, plus the training rows' mean offset."""
+
+    def __init__(self, fp32_dim: int, base: MLPPredictor | None = None):
+        super().__init__()
+        self.fp32_dim, self.base = fp32_dim, base
+
+    def fit(self, X: np.ndarray, y: np.ndarray, X_val=None, y_val=None) -> "BitsIgnoredPredictor":
+        X = np.asarray(X, dtype=np.float32)
+        self.offset_ = float(np.mean(y) - np.mean(self.base.predict(X[:, : self.fp32_dim])))
+        self.n_features_in_, self.y_mean_ = X.shape[1], float(np.mean(y))
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "offset_"):
+            raise NotFittedError("BitsIgnoredPredictor is not fitted; call fit()")
+        return self.base.predict(np.asarray(X, dtype=np.float32)[:, : self.fp32_dim]) + self.offset_
+
+
+class EnsemblePredictor(MLPPredictor):
+    """The mean prediction of ``members`` (fitted predictors over the same encoding); ``fit`` is a no-op
+    (the members are fitted already), so the ensemble costs no training of its own."""
+
+    def __init__(self, members: tuple = (), device: str | None = None):
+        super().__init__(device=device)
+        self.members = tuple(members)
+
+    def fit(self, X=None, y=None, X_val=None, y_val=None) -> "EnsemblePredictor":
+        net = MeanEnsembleNet([copy.deepcopy(m.network_).cpu() for m in self.members])
+        return self.set_network(net, float(np.mean([m.y_mean_ for m in self.members])))

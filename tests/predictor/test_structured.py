@@ -1,0 +1,109 @@
+"""Structured, bits-ignored and ensemble predictors: their start, their fast path, their saving,
+and on SYNTHETIC samples whose accuracy falls steeply at 2 bits, that they beat ignoring the bits."""
+import numpy as np
+import pytest
+import torch
+
+from apq.predictor.estimator import MLPPredictor
+from apq.predictor.intervals import HeldOut
+from apq.predictor.load import load_quant_predictor, save_predictor
+from apq.predictor.network import StructuredQuantNet
+from apq.predictor.quant_models import on_accuracy_scale
+from apq.predictor.structured import BitsIgnoredPredictor, EnsemblePredictor, StructuredQuantPredictor
+from apq.predictor.synthetic import synthetic_rows
+from apq.predictor.train import predict_array
+from apq.space.encoding import Encoder
+
+FP32 = dict(hidden_size=32, max_epochs=80, patience=10)
+DROP = dict(hidden_size=16, lr=1e-2, weight_decay=1e-4, max_epochs=150, patience=20)
+
+
+@pytest.fixture(scope="module")
+def space2(fmnist):
+    """fmnist, whose menu has 2 bits (issue 16)."""
+    assert 2 in fmnist.bit_choices
+    return fmnist
+
+
+@pytest.fixture(scope="module")
+def fitted(space2):
+    """An fp32 predictor, and SYNTHETIC quantized samples split into 240 training and 160 test rows."""
+    fp32_rows = synthetic_rows(space2, "fp32", 400, seed=1)
+    dim = Encoder(space2).fp32_dim
+    fp32 = MLPPredictor(seed=0, **FP32).fit(fp32_rows.encodings, fp32_rows.accuracy)
+    quant = synthetic_rows(space2, "quant", 400, seed=2, noise=0.3)
+    return fp32, dim, quant
+
+
+def test_structured_starts_at_the_fp32_prediction_minus_the_mean_drop(fitted):
+    fp32, dim, quant = fitted
+    model = StructuredQuantPredictor(dim, fp32, drop="linear", **DROP)
+    net = model._initial_network(quant.encodings, quant.accuracy)
+    start = predict_array(net, quant.encodings, torch.device("cpu"))
+    base = fp32.predict(quant.encodings[:, :dim])
+    assert np.all(np.diff(start[np.argsort(base)]) >= -1e-4)  # one shift in logits keeps the fp32 order
+    assert abs(np.mean(start) - np.mean(quant.accuracy)) < 5  # and starts near the quantized mean
+    assert torch.count_nonzero(net.drop.weight) == 0 and not any(p.requires_grad for p in net.base.parameters())
+
+
+@pytest.mark.parametrize("drop", ["linear", "mlp"])
+def test_fast_path_equals_forward(fitted, space2, drop):
+    fp32, dim, quant = fitted
+    model = StructuredQuantPredictor(dim, fp32, drop=drop, **{**DROP, "max_epochs": 5}).fit(quant.encodings,
+                                                                                             quant.accuracy)
+    hot = Encoder(space2).hot_indices(quant.genomes)
+    assert np.allclose(model.predict_hot(hot), model.predict(quant.encodings), atol=1e-4)
+
+
+def test_saturates_at_chance():
+    net = StructuredQuantNet(MLPPredictor(hidden_size=8).fit(np.eye(4, dtype=np.float32), np.full(4, 90.0,
+                                                                                               np.float32)).network_,
+                             bit_dim=3, floor=10.0)
+    with torch.no_grad():
+        net.drop.bias.fill_(50.0)
+    out = net(torch.ones(5, 7))
+    assert torch.all(out >= 10.0) and torch.all(out < 10.01)
+
+
+def test_structured_and_ensemble_beat_ignoring_the_bits(fitted):
+    """Fails if the drop does not learn the bits: on these samples 2-bit layers cost tens of points."""
+    fp32, dim, quant = fitted
+    train, test = np.arange(240), np.arange(240, 400)
+    held = HeldOut.make(quant.accuracy[test], None, 200, seed=0)
+    X, y = quant.encodings, quant.accuracy
+    ignored = BitsIgnoredPredictor(dim, fp32).fit(X[train], y[train])
+    reference = held.report(ignored.predict(X[test]))
+    models = [StructuredQuantPredictor(dim, fp32, drop=d, **DROP).fit(X[train], y[train]) for d in ("linear", "mlp")]
+    ensemble = EnsemblePredictor(tuple(models)).fit()
+    for model in (*models, ensemble):
+        report = held.report(model.predict(X[test]))
+        assert report["pairwise_acc"] >= reference["pairwise_acc"] + 0.15
+        assert held.difference(model.predict(X[test]), ignored.predict(X[test]))["pairwise_acc_ci"][0] > 0.05
+        assert report["rmse"] < 0.8 * reference["rmse"]
+
+
+def test_bits_ignored_ranks_as_the_fp32_predictor(fitted):
+    fp32, dim, quant = fitted
+    model = BitsIgnoredPredictor(dim, fp32).fit(quant.encodings, quant.accuracy)
+    offset = model.predict(quant.encodings) - fp32.predict(quant.encodings[:, :dim])
+    assert np.allclose(offset, np.mean(quant.accuracy) - np.mean(fp32.predict(quant.encodings[:, :dim])))
+
+
+def test_structured_and_ensemble_round_trip_weights_only(fitted, space2, tmp_path):
+    fp32, dim, quant = fitted
+    members = tuple(StructuredQuantPredictor(dim, fp32, drop=d, **{**DROP, "max_epochs": 3}).fit(
+        quant.encodings, quant.accuracy) for d in ("linear", "mlp"))
+    for model in (members[1], EnsemblePredictor(members).fit()):
+        path = save_predictor(model, tmp_path / "quant.pt", "quant", space2)
+        payload = torch.load(path, weights_only=True)
+        assert "base" not in payload["estimator"] and "members" not in payload["estimator"]
+        loaded = load_quant_predictor(space2, path)
+        assert type(loaded) is type(model) and loaded.encoding_dim == Encoder(space2).dim
+        assert np.array_equal(loaded.predict(quant.encodings), model.predict(quant.encodings))
+
+
+def test_label_mapped_onto_accuracy():
+    accuracy = np.array([80.0, 85.0, 90.0])
+    assert np.array_equal(on_accuracy_scale(accuracy, accuracy), accuracy)
+    loss = 2.0 - accuracy / 50  # lower is better
+    assert np.allclose(on_accuracy_scale(loss, accuracy), accuracy, atol=1e-4)
