@@ -16,8 +16,8 @@ from apq.space.encoding import Encoder
 from apq.space.genome import sample
 from apq.space.space import SearchSpace
 
-#: Accuracy cost (points per unit of block weight) of a 4-/6-/8-bit choice, per bit gene kind.
-_BIT_PENALTY = {4: 1.0, 6: 0.2, 8: 0.0}
+#: Accuracy cost (points per unit of block weight) of a 2-/4-/6-/8-bit choice, per bit gene kind.
+_BIT_PENALTY = {2: 4.0, 4: 1.0, 6: 0.2, 8: 0.0}
 _GENE_WEIGHT = {"pw_w": 0.5, "pw_a": 0.8, "dw_w": 0.3, "dw_a": 0.6}
 
 

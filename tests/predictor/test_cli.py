@@ -31,7 +31,7 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
         assert payload["space"] == "fmnist" and payload["config"]["settings"]["predictor"]["name"] == "smoke"
         assert payload["samples"]["quant"]["rows"] == 80
     monkeypatch.setenv("APQ_ROOT", str(root))
-    assert load_quant_predictor("fmnist").encoding_dim == 360
+    assert load_quant_predictor("fmnist").encoding_dim == 400
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def test_budget_rows():
 
 def test_load_split_and_fingerprint(fmnist, synthetic_samples, tmp_path):
     data = load_dataset(fmnist, "quant")
-    assert data.X.shape == (80, 360) and data.X.dtype == np.float32 and data.y.shape == (80,)
+    assert data.X.shape == (80, 400) and data.X.dtype == np.float32 and data.y.shape == (80,)
     pool, test = split(data, 0.25, 0)
     assert len(np.intersect1d(pool, test)) == 0 and len(pool) + len(test) == 80
     assert data.fingerprint["rows"] == 80 and data.fingerprint["file"] == "samples_quant.h5"

@@ -45,7 +45,7 @@ def test_missing_checkpoint_says_how(fmnist):
 def test_other_space_refused_naming_both(fmnist, fitted, tmp_path):
     _, _, quant = fitted
     path = save_predictor(quant, tmp_path / "q.pt", "quant", fmnist)
-    with pytest.raises(UserError, match=r"'fmnist' \(encoding dim 360.*'imagenet-apq' \(encoding dim 772"):
+    with pytest.raises(UserError, match=r"'fmnist' \(encoding dim 400.*'imagenet-apq' \(encoding dim 772"):
         load_quant_predictor("imagenet-apq", path)
     with pytest.raises(UserError, match="not an apq fp32 predictor"):
         load_fp32_predictor("fmnist", path)
