@@ -15,8 +15,12 @@ Needs ``data/<space>/supernet.pt`` (``make supernet``). Uses the preset's sample
   ``{"fp32": ..., "quant": ...}`` (and in each kind's section with its ``spread_over_noise``).
 - ``samples_per_minute``: evaluations per wall minute with ``--jobs`` single-threaded workers,
   and the default sample stage's estimated wall time from them.
-- ``drop_by_bits``: fp32 minus quantized accuracy of ``--uniform`` sub-nets quantized uniformly at
-  each bit width of the space (all four bit genes equal), after the preset's fine-tune.
+- ``drop_by_bits``: fp32 minus quantized accuracy (validation split, points) of ``--uniform`` sub-nets
+  quantized uniformly at each bit width of the space (every searchable layer's four bit genes equal:
+  W2A2, W4A4, W6A6, W8A8 on fmnist), after the samples' fine-tune (``quant.qat_steps``): mean, std,
+  min, max over the sub-nets. ``drop_by_bits_verify``: the same sub-nets and levels after the
+  verification fine-tune (``verify.qat_steps``; still on the validation split: the test split is
+  only for verifying winners). ``drop_finetune_steps`` names both step counts.
 """
 from __future__ import annotations
 
@@ -40,18 +44,21 @@ from apq.space.registry import create_space
 from apq.space.space import BIT_GENES
 from apq.supernet.checkpoint import supernet_path
 from apq.supernet.evaluate import evaluate
+from apq.verify.config import get_verify_config
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
     """One evaluation: sample ``index`` of ``kind`` (or its genome with uniform ``bits``), calibration
-    images drawn with ``calib_seed``, fine-tune batch order from ``qat_seed``."""
+    images drawn with ``calib_seed``, fine-tune batch order from ``qat_seed``, ``steps`` fine-tune
+    steps of a quantized one (None: the quantization settings' ``qat_steps``)."""
 
     kind: str
     index: int
     calib_seed: int
     qat_seed: int
     bits: int | None = None
+    steps: int | None = None
 
 
 def task_genome(space, task: Task) -> np.ndarray:
@@ -73,7 +80,7 @@ def run_task(job: worker.SampleJob, task: Task) -> dict:
     if task.kind == "fp32":
         res = worker.evaluate_fp32(ctx, genome, job.samples)
     else:
-        res = evaluate_quantized(ctx.supernet, genome, ctx.data, job.quant, seed=task.qat_seed)
+        res = evaluate_quantized(ctx.supernet, genome, ctx.data, job.quant, steps=task.steps, seed=task.qat_seed)
         row["fp32_accuracy"] = evaluate(res.teacher, ctx.data.val_x, ctx.data.val_y, job.quant.eval_batch,
                                         job.quant.channels_last).accuracy
     return {**row, "accuracy": res.accuracy, "loss": res.loss, "cpu_seconds": time.process_time() - started}
@@ -106,7 +113,7 @@ def speed(rows: list[dict], wall: float, jobs: int) -> dict:
 
 
 def drop_by_bits(rows: list[dict]) -> dict:
-    """Mean / std / min / max of fp32 minus quantized accuracy per uniform bit width."""
+    """Mean / std / min / max of fp32 minus quantized accuracy per uniform bit width, keyed ``w{b}a{b}``."""
     out = {}
     for bits in sorted({row["bits"] for row in rows}):
         drops = np.array([row["fp32_accuracy"] - row["accuracy"] for row in rows if row["bits"] == bits])
@@ -114,6 +121,12 @@ def drop_by_bits(rows: list[dict]) -> dict:
                                   "min": round(float(drops.min()), 3), "max": round(float(drops.max()), 3),
                                   "subnets": len(drops)}
     return out
+
+
+def uniform_tasks(space, n: int, steps: int) -> list[Task]:
+    """Samples 0..n-1 of the quant kind at every uniform bit width of ``space``, ``steps`` fine-tune steps."""
+    return [Task("quant", i, 1000, worker.sample_seed(0, "quant", i), bits=b, steps=steps)
+            for b in space.bit_choices.tolist() for i in range(n)]
 
 
 def paired_tasks(kind: str, n: int) -> list[Task]:
@@ -153,11 +166,13 @@ def main() -> None:
         rows, wall = run_all(job, paired_tasks(kind, args.subnets), args.jobs)
         report[kind] = {**noise_and_spread(rows), **speed(rows, wall, args.jobs), "rows": rows}
         print(kind, {k: v for k, v in report[kind].items() if k != "rows"}, flush=True)
-    uniform = [Task("quant", i, 1000, worker.sample_seed(0, "quant", i), bits=b)  # job is the quant one here
-               for b in space.bit_choices.tolist() for i in range(args.uniform)]
-    rows, _ = run_all(job, uniform, args.jobs)
-    report["drop_by_bits"], report["uniform_rows"] = drop_by_bits(rows), rows
-    print("drop by bits", report["drop_by_bits"], flush=True)
+    steps = {"samples": quant.qat_steps, "verify": get_verify_config(preset.name).qat_steps}
+    report["drop_finetune_steps"], report["uniform_rows"] = steps, []
+    for after, key in (("samples", "drop_by_bits"), ("verify", "drop_by_bits_verify")):
+        rows, _ = run_all(job, uniform_tasks(space, args.uniform, steps[after]), args.jobs)  # job: the quant one
+        report[key] = drop_by_bits(rows)
+        report["uniform_rows"] += rows
+        print(f"drop by bits after the {after} fine-tune ({steps[after]} steps)", report[key], flush=True)
     report["eval_noise_std"] = report["fp32"]["eval_noise_std"]
     report["accuracy_spread_std"] = {kind: report[kind]["accuracy_spread_std"] for kind in ("fp32", "quant")}
     report["estimated_stage_minutes"] = round(samples.n_fp32 / report["fp32"]["samples_per_minute"]

@@ -128,9 +128,9 @@ def folder_space(root: Path) -> Path:
 
 
 def other_bits_space() -> SearchSpace:
-    """A space also called 'fmnist' but without the 6-bit choice: another encoding dimension (320, not 360)."""
+    """A space also called 'fmnist' but without the 6-bit choice: another encoding dimension (360, not 400)."""
     config = create_space("fmnist").config.to_dict()
-    return SearchSpace(SpaceConfig.from_dict({**config, "bits": [4, 8]}))
+    return SearchSpace(SpaceConfig.from_dict({**config, "bits": [2, 4, 8]}))
 
 
 def synthetic(root: Path, quant_space: SearchSpace | None = None) -> dict:
@@ -310,13 +310,13 @@ ROWS = [
         ("samples_fp32.h5", "not an apq-engine sample file")),
     Row("h5-other-space", "samples_quant.h5 of space imagenet-apq", _other_space_samples,
         ("samples_quant.h5", "imagenet-apq", "fmnist")),
-    Row("h5-other-encoding", "samples_quant.h5 of another encoding (bits 4, 8 only)", _other_encoding_samples,
-        ("samples_quant.h5", "encoding_dim='320'", "encoding_dim='360'")),
+    Row("h5-other-encoding", "samples_quant.h5 of another encoding (bits 2, 4, 8 only)", _other_encoding_samples,
+        ("samples_quant.h5", "encoding_dim='360'", "encoding_dim='400'")),
     # predictor checkpoints
     Row("pt-other-space", "--predictor of space imagenet-apq", _predictor_for("imagenet-apq"),
-        ("imagenet-apq", "772", "fmnist", "360")),
-    Row("pt-other-encoding", "--predictor of another fmnist encoding (bits 4, 8 only)", _predictor_for(other_bits_space()),
-        ("encoding dim 320", "encoding dim 360")),
+        ("imagenet-apq", "772", "fmnist", "400")),
+    Row("pt-other-encoding", "--predictor of another fmnist encoding (bits 2, 4, 8 only)", _predictor_for(other_bits_space()),
+        ("encoding dim 360", "encoding dim 400")),
     # supernet files
     Row("supernet-other-space", "supernet.pt of space imagenet-apq", _supernet(_other_space_supernet),
         ("supernet.pt", "'imagenet-apq'", "not 'fmnist'"), supernet=True),

@@ -15,13 +15,14 @@ Layout of one quantized conv (``n`` integers, ``s`` scales, see :mod:`apq.export
 - Activations: one scale per tensor; int8 for signed grids, uint8 for unsigned, zero point 0.
   At 8 bits QuantizeLinear's saturation *is* the grid ([-128, 127] / [0, 255]). Below 8 bits
   a float-side Clip to ``[q_min*step, q_max*step]`` comes first: a 4-bit unsigned activation
-  becomes uint8 values in [0, 15], a 4-bit signed one int8 values in [-8, 7], exactly
+  becomes uint8 values in [0, 15], a 4-bit signed one int8 values in [-8, 7] (at 2 bits [0, 3]
+  and [-2, 1]: ONNX has no 2- or 4-bit type, so every width below 8 is held this way), exactly
   ``clamp(round(x / step), q_min, q_max)`` (clipping to the end levels, then rounding, gives
   the end levels; inside the range the Clip is the identity). Keeping Clip before Q leaves each
   Q/DQ pair adjacent, the form QDQ-aware runtimes look for.
 - Weights: one scale per output channel (``axis=0``), int8, zero point 0. BN is folded into
   the scale, so the integers are the fake quantizer's, in its symmetric ``[-q_w, q_w]``
-  (``[-7, 7]`` at 4 bits, ``[-31, 31]`` at 6, ``[-127, 127]`` at 8); the float initializer
+  (``[-1, 1]`` at 2 bits, ``[-7, 7]`` at 4, ``[-31, 31]`` at 6, ``[-127, 127]`` at 8); the float initializer
   lies on that grid, so its QuantizeLinear reproduces them exactly.
 - No BatchNormalization node; the float bias is ``beta - mean * gamma / sqrt(var + eps)``.
 

@@ -253,7 +253,8 @@ def cost_from_stats(stats: dict, energy_coeffs_pj=ENERGY_COEFFS_PJ) -> tuple[np.
 def _check_bits(layers: ConvLayers) -> None:
     for name, col in (("w_bits", layers.w_bits), ("a_bits", layers.a_bits)):
         if col.size and (col.min() < 1 or col.max() > MAX_BITS):
-            raise UserError(f"bitfusion supports 1..{MAX_BITS}-bit {name}, got {sorted(set(col.tolist()))}")
+            raise UserError(f"bitfusion supports 1..{MAX_BITS}-bit {name}, got {sorted(set(col.tolist()))}; "
+                            f"use bit widths within 1..{MAX_BITS}")
 
 
 def zero_extended_cost(layers: ConvLayers, dw_lanes: int = DW_LANES,
@@ -295,6 +296,7 @@ class BitFusionTarget(HardwareTarget):
     """BitFusion (ISCA 2018) at batch 1, calibrated on APQ's W8A8/W4A4 table."""
 
     name = "bitfusion"
+    bit_range = (1, MAX_BITS)
     forbidden = (ForbiddenChoice("kernel", 7, "dw_a", 4,
                                  "APQ's BitFusion table has no 7x7 depthwise at 4-bit activations"),)
 

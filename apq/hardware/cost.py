@@ -70,6 +70,7 @@ class CostTable:
 
     def __init__(self, space: SearchSpace, target: HardwareTarget, strict: bool = True):
         self.space, self.target = space, target
+        target.check_bits(space)
         expand, depthwise, project = block_option_layers(space)
         n_b, n_m, n_k = space.n_blocks, space.mid_table.shape[1], len(space.kernel_choices)
         nb = len(space.bit_choices)

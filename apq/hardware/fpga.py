@@ -124,7 +124,8 @@ class FpgaTarget(HardwareTarget):
 
     def layer_cost(self, layers: ConvLayers) -> tuple[np.ndarray, np.ndarray]:
         if len(layers) and min(layers.w_bits.min(), layers.a_bits.min()) < 1:
-            raise UserError("fpga (bit-serial) needs at least 1-bit weights and activations")
+            raise UserError("fpga (bit-serial) needs at least 1-bit weights and activations; "
+                            "use bit widths within 1..8")
         s = layer_stats(layers)
         compute_s = s["compute"] / FREQ_HZ
         memory_s = s["dram"] / 8.0 / DRAM_BYTES_PER_S

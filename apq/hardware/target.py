@@ -8,6 +8,7 @@ import numpy as np
 from apq.errors import UserError
 from apq.space.genome import ForbiddenChoice
 from apq.space.layers import ConvLayers
+from apq.space.space import SearchSpace
 
 
 class HardwareTarget(ABC):
@@ -18,6 +19,19 @@ class HardwareTarget(ABC):
     has_energy: bool = True
     #: Combinations this target refuses; genome operators repair genomes to avoid them.
     forbidden: tuple[ForbiddenChoice, ...] = ()
+    #: Narrowest and widest weight/activation bit width this target runs (inclusive). 8 at most
+    #: everywhere: the quantizer's integers and the ONNX export are int8/uint8.
+    bit_range: tuple[int, int] = (1, 8)
+
+    def check_bits(self, space: SearchSpace) -> None:
+        """Refuse (:class:`UserError`) a space whose bit choices or ``fixed_bits`` this target cannot run."""
+        low, high = self.bit_range
+        used = sorted({int(b) for b in space.bit_choices} | {int(space.config.fixed_bits)})
+        outside = [b for b in used if not low <= b <= high]
+        if outside:
+            raise UserError(f"target '{self.name}' runs {low}..{high}-bit weights and activations, but space "
+                            f"'{space.name}' uses {outside}-bit; keep the space's bits and fixed_bits within "
+                            f"{low}..{high}")
 
     @abstractmethod
     def layer_cost(self, layers: ConvLayers) -> tuple[np.ndarray, np.ndarray]:

@@ -82,7 +82,7 @@ class SpaceConfig:
         try:
             return cls(**data)
         except (TypeError, ValueError) as err:
-            raise UserError(f"bad space config: {err}") from None
+            raise UserError(f"bad space config: {err}; fix those fields of the space config") from None
 
     @classmethod
     def from_json(cls, path: str | Path) -> "SpaceConfig":

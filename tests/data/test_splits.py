@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -5,6 +7,9 @@ from hypothesis import given, settings, strategies as st
 from apq.data.datasets import Dataset
 from apq.data.splits import channel_stats, make_splits, normalize, train_val_split
 from apq.errors import UserError
+from apq.space.registry import create_space
+from tests.helpers.cli import apq, assert_user_error
+from tests.helpers.datasets import write_mnist_dir
 
 
 @settings(max_examples=60, deadline=None)
@@ -77,3 +82,15 @@ def test_make_splits():
     np.testing.assert_array_equal(splits.test_y, ds.test_y)
     again = make_splits(ds, val_size=10, seed=5)
     np.testing.assert_array_equal(again.train_x, splits.train_x)
+
+
+def test_validation_split_larger_than_the_train_split_is_one_line(tmp_path):
+    """``--set preset.val_size=70000`` on a 1,500-image train split: one line naming the fix, nothing written."""
+    data = tmp_path / "digits-data"
+    write_mnist_dir(data, n_train=1500, n_test=20, gzip=False)
+    space = tmp_path / "digits.json"
+    space.write_text(json.dumps({**create_space("fmnist").config.to_dict(), "name": "digits", "dataset": "mnist"}))
+    result = apq("supernet", "--space", str(space), "--data-dir", str(data), "--preset", "smoke",
+                 "--set", "preset.val_size=70000", root=tmp_path)
+    assert_user_error(result, "70000", "1499", "--set preset.val_size=N", "preset.val_size=auto")
+    assert not (tmp_path / "data" / "digits").exists()

@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 
 from apq.hardware import bitfusion as bf
 from apq.hardware.calibration import APQ_BITFUSION_TABLE, fit_report, load_reference, rankdata, spearman
+from apq.hardware.cost import CostTable
 from apq.space.layers import ConvLayers
+from apq.space.registry import create_space
 
 TARGET = bf.BitFusionTarget()
 
@@ -49,6 +51,27 @@ def test_six_bit_compute_equals_eight_bit():
     l8, e8 = TARGET.layer_cost(ConvLayers.from_rows([r + (8, 8) for r in rows]))
     l6, e6 = TARGET.layer_cost(ConvLayers.from_rows([r + (6, 6) for r in rows]))
     assert np.all(l6 <= l8) and np.all(e6 < e8)
+
+
+@pytest.mark.parametrize("shape", [(256, 256, 7, 3, 1, 1)])
+def test_two_bit_bricks_divide_compute_cycles(shape):
+    """An 8x8 Fusion Unit fuses 16 2x2 BitBricks: W2A2 runs 16 MACs per cycle, W2A8 and W8A2 4, W2A4 8."""
+    pairs = [(8, 8), (2, 2), (2, 8), (8, 2), (2, 4), (4, 4), (1, 1)]
+    s = bf.layer_stats(ConvLayers.from_rows([shape + pair for pair in pairs]))
+    compute = dict(zip(pairs, s["compute"]))
+    assert s["cycles"][0] <= 1.02 * compute[(8, 8)]  # compute bound at W8A8
+    assert compute[(8, 8)] / compute[(2, 2)] == 16
+    assert compute[(8, 8)] / compute[(2, 8)] == compute[(8, 8)] / compute[(8, 2)] == 4
+    assert compute[(8, 8)] / compute[(2, 4)] == 8 and compute[(8, 8)] / compute[(4, 4)] == 4
+    assert compute[(1, 1)] == compute[(2, 2)]  # a 1-bit operand still occupies a 2-bit brick
+
+
+def test_fmnist_costs_every_two_bit_option_and_two_bits_is_cheapest():
+    table = CostTable(create_space("fmnist"), TARGET)
+    assert np.isfinite(table.pointwise).all() and np.isfinite(table.depthwise).all()
+    latency = table.pointwise[..., 0]  # (block, mid, w index, a index), bits (2, 4, 6, 8)
+    assert (np.diff(latency, axis=2) >= 0).all() and (np.diff(latency, axis=3) >= 0).all()
+    assert (latency[:, :, 0, 0] < latency[:, :, 1, 1]).any()
 
 
 def test_memory_bound_pointwise_hand_computed():

@@ -49,6 +49,16 @@ def test_w4a4_cheaper_than_w8a8_when_compute_bound():
     assert e4[0] < 0.5 * e8[0]
 
 
+@pytest.mark.parametrize("shape", [(512, 512, 14, 1, 1, 1), (96, 96, 14, 3, 1, 96), (24, 48, 28, 3, 2, 1)])
+def test_two_bit_compute_scales_with_w_times_a(shape):
+    """Bit-serial: a w x a-bit product is w * a binary passes, 2 bits included."""
+    pairs = [(8, 8), (2, 2), (2, 8), (8, 2), (2, 4), (1, 1)]
+    compute = fpga.layer_stats(ConvLayers.from_rows([shape + pair for pair in pairs]))["compute"]
+    np.testing.assert_array_equal(compute, compute[0] * np.array([w * a for w, a in pairs]) / 64)
+    lat, energy = TARGET.layer_cost(ConvLayers.from_rows([shape + pair for pair in pairs]))
+    assert lat[1] < lat[0] and energy[1] < energy[0] and np.all(np.isfinite(lat))
+
+
 def test_depthwise_efficiency_penalty():
     # Array utilisation = useful binary MACs / (cycles * 8*256*8).
     pw = ConvLayers.from_rows([(256, 256, 14, 1, 1, 1, 8, 8)])

@@ -21,16 +21,17 @@ class RuledTarget(MacTarget):
         return lat, energy
 
 
-def _written(tmp_path, fmt, target=None):
-    space, target = tiny_space(), target or MacTarget()
+def _written(tmp_path, fmt, target=None, bits=(4, 8)):
+    space, target = tiny_space(bits), target or MacTarget()
     layers = distinct_layers(list(block_option_layers(space)))
     fixed = target.fixed_cost(space.head_layers(), space.tail_layers())
     return space, target, write_lut(tmp_path / f"t.{fmt}.json", layers, target, fixed, space.name, fmt)
 
 
+@pytest.mark.parametrize("bits", [(4, 8), (2, 4, 8)])
 @pytest.mark.parametrize("fmt", ["own", "apq"])
-def test_round_trip_gives_identical_costs(tmp_path, fmt):
-    space, target, path = _written(tmp_path, fmt, RuledTarget())
+def test_round_trip_gives_identical_costs(tmp_path, fmt, bits):
+    space, target, path = _written(tmp_path, fmt, RuledTarget(), bits)
     loaded = load_lut_target(path)
     rules = Rules(space, target.forbidden)
     genomes = sample(space, 200, np.random.default_rng(0), rules)

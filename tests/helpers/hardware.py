@@ -13,8 +13,8 @@ class MacTarget(HardwareTarget):
         return layers.macs * 1e-6 * layers.a_bits / 8, layers.weight_count * layers.w_bits * 1e-9
 
 
-def tiny_space():
+def tiny_space(bits=(4, 8)):
     return SearchSpace(SpaceConfig(
         name="tiny", input_size=8, input_channels=1, num_classes=2, stem_width=4, stem_stride=1,
         first_block_width=4, final_width=8, stages=(StageConfig(8, 2, (1, 2)),),
-        kernels=(3, 5), expand_min=2, expand_max=4, channel_step=4, bits=(4, 8)))
+        kernels=(3, 5), expand_min=2, expand_max=4, channel_step=4, bits=bits))

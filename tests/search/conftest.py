@@ -20,6 +20,23 @@ def fpga_fmnist():
 
 
 @pytest.fixture(scope="module")
+def fpga_fmnist_apq():
+    """``fpga_fmnist`` on APQ's bit menu {4,6,8}: the search-method figures pinned before 2-bit."""
+    from apq.space.registry import create_space
+
+    space = create_space("fmnist-apq")
+    target = create_target("fpga")
+    return CostTable(space, target), Rules(space, target.forbidden)
+
+
+@pytest.fixture(scope="module")
+def fmnist_apq_predictor(fpga_fmnist_apq):
+    """The linear stand-in of ``fmnist_predictor`` on fmnist-apq's encoding."""
+    table, _ = fpga_fmnist_apq
+    return LinearScore(np.random.default_rng(1).normal(0.0, 0.3, Encoder(table.space).dim))
+
+
+@pytest.fixture(scope="module")
 def fmnist_predictor(fpga_fmnist):
     """Linear stand-in on fmnist with random weights per encoding column."""
     table, _ = fpga_fmnist

@@ -13,11 +13,11 @@ from tests.helpers.search import baseline_names, small_config
 
 
 @pytest.fixture(scope="module")
-def outcome(fpga_fmnist, fmnist_predictor):
-    table, rules = fpga_fmnist
+def outcome(fpga_fmnist_apq, fmnist_apq_predictor):
+    table, rules = fpga_fmnist_apq
     low, high = cost_bounds(table, rules, "latency_ms")
     constraint = Constraint("latency_ms", low + 0.25 * (high - low))
-    return run_search(table, fmnist_predictor, constraint, small_config(generations=6), 0, with_baselines=True)
+    return run_search(table, fmnist_apq_predictor, constraint, small_config(generations=6), 0, with_baselines=True)
 
 
 def test_every_baseline_runs_within_the_joint_query_budget(outcome, fpga_fmnist):
@@ -32,8 +32,8 @@ def test_every_baseline_runs_within_the_joint_query_budget(outcome, fpga_fmnist)
         assert budget - config.children < result.queries <= budget and result.best is not None
 
 
-def test_uniform_baselines_keep_every_bit_width_fixed(outcome, fpga_fmnist):
-    space = fpga_fmnist[0].space
+def test_uniform_baselines_keep_every_bit_width_fixed(outcome, fpga_fmnist_apq):
+    space = fpga_fmnist_apq[0].space
     for name, bits in (("uniform_w8a8", 8), ("uniform_w4a4", 4)):
         result = outcome.baselines[name]
         for batch in (result.best, result.front):
@@ -41,8 +41,8 @@ def test_uniform_baselines_keep_every_bit_width_fixed(outcome, fpga_fmnist):
                 assert (space.values(batch.genomes, gene) == bits).all()
 
 
-def test_sequential_fixes_each_stage_before_the_next(outcome, fpga_fmnist):
-    space = fpga_fmnist[0].space
+def test_sequential_fixes_each_stage_before_the_next(outcome, fpga_fmnist_apq):
+    space = fpga_fmnist_apq[0].space
     result = outcome.baselines["sequential"]
     assert [s["stage"] for s in result.notes["stages"]] == ["architecture", "pruning", "quantization"]
     front = result.front.genomes

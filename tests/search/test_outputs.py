@@ -31,7 +31,7 @@ class NoEnergyTarget(FpgaTarget):
 def test_a_target_without_energy_writes_null_and_blank_energy(tmp_path):
     space = create_space("fmnist")
     table = CostTable(space, NoEnergyTarget())
-    predictor = LinearScore(np.random.default_rng(0).normal(0, 0.3, 360))
+    predictor = LinearScore(np.random.default_rng(0).normal(0, 0.3, 400))
     run_dir = outputs.new_run_dir(space.name, "noenergy", "r")
     best = search_and_write(run_dir, table, predictor, {"kind": "stand-in"}, Constraint("latency_ms", 3.0),
                             small_config(generations=2), get_preset("smoke"), 0, with_baselines=False)
