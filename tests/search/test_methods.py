@@ -20,13 +20,13 @@ def outcome(fpga_fmnist_apq, fmnist_apq_predictor):
     return run_search(table, fmnist_apq_predictor, constraint, small_config(generations=6), 0, with_baselines=True)
 
 
-def test_every_baseline_runs_within_the_joint_query_budget(outcome, fpga_fmnist):
+def test_every_baseline_runs_within_the_joint_query_budget(outcome, fpga_fmnist_apq):
     config = small_config(generations=6)
     assert [r.queries for r in outcome.joint] == [config.queries, config.queries]  # GA, NSGA-II
     assert all(len(log) == r.queries for log, r in zip(outcome.candidate_logs().values(),
                                                         outcome.joint + list(outcome.baselines.values())))
     budget = 2 * config.queries
-    assert set(outcome.baselines) == baseline_names(fpga_fmnist[0].space)
+    assert set(outcome.baselines) == baseline_names(fpga_fmnist_apq[0].space)
     assert outcome.baselines["random"].queries == budget
     for result in outcome.baselines.values():
         assert budget - config.children < result.queries <= budget and result.best is not None

@@ -12,7 +12,7 @@ from apq.quant.config import get_quant_config
 from apq.verify import run as verify
 from apq.verify.config import get_verify_config
 from tests.helpers.cli import PROJECT
-from tests.helpers.search import baseline_names, save_random_predictor
+from tests.helpers.search import baseline_names, save_random_predictor, save_smoke_supernet
 from tests.helpers.roots import copy_upstream
 
 NOTEBOOK = PROJECT / "notebooks" / "02_search.ipynb"
@@ -32,8 +32,10 @@ def fake_verification(run_dir, monkeypatch):
 @pytest.mark.slow
 def test_notebook_executes_on_smoke_artifacts(tmp_path, monkeypatch):
     save_random_predictor("fmnist")
+    save_smoke_supernet()
     for target, flags in (("fpga", ["--baselines"]), ("bitfusion", ["--latency", "1.2"])):
-        args = ["search", "--target", target, "--preset", "smoke", "--generations", "2", "--run", "nb", *flags]
+        args = ["search", "--target", target, "--preset", "smoke", "--generations", "2", "--jobs", "1", "--run", "nb",
+                *flags]
         assert main(args) == 0
     fake_verification(tmp_path / "results/fmnist/fpga/nb", monkeypatch)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
