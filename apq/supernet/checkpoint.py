@@ -43,11 +43,23 @@ def architecture(space_config: dict | None) -> dict:
     return {k: v for k, v in _plain(space_config or {}).items() if k not in NOT_ARCHITECTURE}
 
 
+#: Settings of the sandwich recipe only, added after progressive supernets were first written.
+SANDWICH_ONLY = ("recipe", "epochs_sandwich", "sandwich_random")
+
+
+def recipe_settings(supernet_config: dict) -> dict:
+    """The supernet settings that shape a file made with them: a progressive supernet's leave out
+    the sandwich recipe's fields, so files trained before the recipe setting existed stay fresh."""
+    if supernet_config.get("recipe", "progressive") != "progressive":
+        return dict(supernet_config)
+    return {k: v for k, v in supernet_config.items() if k not in SANDWICH_ONLY}
+
+
 def stamp_of(meta: dict) -> Stamp:
     """The freshness stamp of a supernet made with ``meta`` (:func:`make_meta`): its settings
-    section, the preset's shared fields and the architecture part of the space config (not its
-    bit menu); no upstream artifact (the dataset is named by the space config)."""
-    return Stamp("supernet", STAMP_FORMAT, meta["supernet_config"],
+    section (:func:`recipe_settings`), the preset's shared fields and the architecture part of the
+    space config (not its bit menu); no upstream artifact (the dataset is named by the space config)."""
+    return Stamp("supernet", STAMP_FORMAT, recipe_settings(meta["supernet_config"]),
                  {"preset": meta["preset"], "space": architecture(meta["space_config"])})
 
 
