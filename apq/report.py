@@ -206,19 +206,50 @@ def fake_quant_figures(r: dict) -> list[Figure]:
     return out
 
 
+def _with_ci(entry: dict, key: str, digits: int = 2) -> str:
+    """``value [lo, hi]`` of a metrics.json figure and its bootstrap interval (when stored)."""
+    ci = entry.get(f"{key}_ci")
+    text = f"{entry[key]:.{digits}f}"
+    return text if not ci else f"{text} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
 def predictor_figures(r: dict) -> list[Figure]:
+    """Issue 16's predictor targets, every figure with its 95 % bootstrap interval over the held-out samples."""
     synthetic = " (SYNTHETIC samples)" if r.get("synthetic") else ""
-    smallest = r["quant_budget_curve"][0]
-    fp32_tau, transfer = r["fp32"]["kendall_tau"], r["quant"]["transfer"]["pairwise_acc"]
-    out = [Figure(f"fp32 predictor Kendall tau, held out{synthetic}", f"{fp32_tau:.2f}", ">= 0.8", fp32_tau >= 0.8),
-           Figure(f"quantization-aware predictor pairwise accuracy: transfer / scratch{synthetic}",
-                  f"{transfer:.2f} / {r['quant']['scratch']['pairwise_acc']:.2f}", ">= 0.85 (transfer)",
-                  transfer >= 0.85),
-           Figure(f"smallest budget ({smallest['n_train']} quantized samples): transfer vs scratch pairwise{synthetic}",
-                  f"{smallest['transfer']['pairwise_acc']:.2f} vs {smallest['scratch']['pairwise_acc']:.2f}",
-                  "transfer wins", smallest["transfer"]["pairwise_acc"] > smallest["scratch"]["pairwise_acc"]),
-           Figure(f"`apq predictor` wall time{synthetic}", f"{r['wall_seconds']:.0f} s", "about a minute (<= 90 s)",
-                  r["wall_seconds"] <= 90)]
+    quant, fp32 = r["quant"], r["fp32"]
+    selected = quant.get("selected", "transfer")
+    chosen, reference = quant[selected], quant.get("bits_ignored")
+    out = [Figure(f"fp32 predictor Kendall tau, held out{synthetic}", _with_ci(fp32, "kendall_tau"), ">= 0.8",
+                  fp32["kendall_tau"] >= 0.8),
+           Figure(f"selected quantization-aware predictor (`{selected}`) pairwise accuracy{synthetic}",
+                  _with_ci(chosen, "pairwise_acc"), ">= 0.88", chosen["pairwise_acc"] >= 0.88)]
+    if reference is not None:
+        for key, what in (("pairwise_acc", "pairwise"), ("pairwise_acc_cost_matched", "cost-matched pairwise")):
+            diff = chosen.get("minus_bits_ignored", {})
+            gain = f"{diff[key]:+.2f} [{diff[f'{key}_ci'][0]:+.2f}, {diff[f'{key}_ci'][1]:+.2f}]" if key in diff else ""
+            out.append(Figure(f"{what} accuracy: selected vs bits ignored (fp32 predictor){synthetic}",
+                              f"{chosen[key]:.2f} vs {_with_ci(reference, key)}; gain {gain}",
+                              ">= bits ignored + 0.05", chosen[key] >= reference[key] + 0.05))
+    for model in ("transfer", "scratch", "structured_linear", "structured_mlp", "ensemble"):
+        if model in quant and model != selected:
+            out.append(Figure(f"`{model}` pairwise / cost-matched pairwise{synthetic}",
+                              f"{_with_ci(quant[model], 'pairwise_acc')} / "
+                              f"{_with_ci(quant[model], 'pairwise_acc_cost_matched')}"))
+    for point in r["quant_budget_curve"]:
+        if point["n_train"] in (25, 50):
+            t, sc = point["transfer"]["pairwise_acc"], point["scratch"]["pairwise_acc"]
+            out.append(Figure(f"{point['n_train']} quantized samples: transfer vs scratch pairwise{synthetic}",
+                              f"{t:.2f} vs {sc:.2f}", "transfer wins", t > sc))
+    n_test = chosen.get("n_test")
+    if n_test is not None:
+        out.append(Figure("held-out quantized samples", str(n_test), ">= 100", n_test >= 100))
+    for kind, target, key in (("fp32", 0.85, "perfect_predictor_tau"), ("quant", 0.90, "perfect_predictor_pairwise")):
+        ceiling = r.get("label_reliability", {}).get(kind, {}).get("accuracy", {})
+        if key in ceiling:
+            out.append(Figure(f"label ceiling, {kind} accuracy labels: {key.replace('_', ' ')}{synthetic}",
+                              f"{ceiling[key]:.2f}", f">= {target}", ceiling[key] >= target))
+    out.append(Figure(f"`apq predictor` wall time{synthetic}", f"{r['wall_seconds']:.0f} s", "a couple of minutes (<= 180 s)",
+                      r["wall_seconds"] <= 180))
     ceiling = r.get("synthetic_ceiling")
     if ceiling:
         out.append(Figure("the noise-free synthetic function's own scores (the ceiling): fp32 tau / quantized pairwise",

@@ -75,7 +75,7 @@ def run_reference(steps: int = TRAIN_STEPS, eval_images: int = EVAL_IMAGES) -> d
     done = time.perf_counter()
     return {"train_s": round(trained - started, 3), "eval_s": round(done - trained, 3),
             "seconds": round(done - started, 3), "steps": steps, "eval_images": eval_images,
-            "threads": torch.get_num_threads(), "final_loss": round(float(loss), 4) if steps else None}
+            "threads": torch.get_num_threads(), "final_loss": round(float(loss.detach()), 4) if steps else None}
 
 
 def time_reference(repeats: int = 1) -> dict:
