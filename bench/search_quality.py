@@ -15,7 +15,9 @@ Each case (target, budget) runs, for every seed S and every k of ``--rerank-k``,
 --baselines --seed S --set search.rerank_k=K`` and ``apq verify`` (its fine-tune and test split;
 the verification seed is the search seed): run folders ``quality-<budget>-s<S>-k<K>`` under
 ``results/<space>/<target>/``. A rerun reuses every finished search and verification (and
-verification resumes per candidate), so the benchmark resumes per case and per seed.
+verification resumes per candidate), so the benchmark resumes per case and per seed. A seed's
+runs go largest k first, and a run verifies only the winners its seed's earlier runs have not
+(same genome and settings: the k = 1 winner is often one of the k = 4 candidates).
 
 Per case, at ``--compare-k`` (default: the preset's ``search.rerank_k``), ``vs.<baseline>``
 compares the joint winner with each baseline winner on the same test images, pooled over seeds:
@@ -36,6 +38,7 @@ value minus it). ``by_k`` holds each method's mean measured accuracy at every k 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +56,8 @@ from apq.search.variation import Variation
 from apq.space.genome import Rules
 from apq.space.registry import create_space
 from apq.space.space import BIT_GENES
+from apq.quant.winner import WINNER
+from apq.verify.run import PARTIAL, REPORT, candidates, verified_results
 from apq.verify.stats import bootstrap_diffs, discordant, mcnemar_exact, unpack_correct
 
 SPACE = "fmnist"
@@ -82,9 +87,10 @@ def run_name(budget: str, seed: int, k: int) -> str:
 
 
 def run_unit(target: str, budget: str, limit: float, seed: int, k: int, preset: str, threads: int,
-             rerank_jobs: int) -> dict:
-    """Search (unless done) and verify (resumes; a no-op when up to date) one seed at one k; returns
-    ``{"best": best.json, "verify": verify.json}`` or ``{"error": ...}``."""
+             rerank_jobs: int, donors: tuple[Path, ...] = ()) -> dict:
+    """Search (unless done) and verify (resumes; a no-op when up to date) one seed at one k, reusing
+    the donors' verified winners (:func:`reuse_verified`); returns ``{"best": best.json, "verify":
+    verify.json}`` or ``{"error": ...}``."""
     run_dir = results_dir(SPACE, target) / run_name(budget, seed, k)
     if not (run_dir / "best.json").exists():
         code = apq(["search", "--space", SPACE, "--target", target, "--preset", preset, "--latency", str(limit),
@@ -92,10 +98,52 @@ def run_unit(target: str, budget: str, limit: float, seed: int, k: int, preset: 
                     "--run", run_dir.name])
         if code:
             return {"error": f"{run_dir.name}: search exit {code}"}
+    reuse_verified(run_dir, donors)
     if apq(["verify", str(run_dir), "--space", SPACE, "--preset", preset, "--threads", str(threads)]):
         return {"error": f"{run_dir.name}: verify failed"}
     return {"best": json.loads((run_dir / "best.json").read_text()),
             "verify": json.loads((run_dir / "verify.json").read_text())}
+
+
+def run_seed(target: str, budget: str, limit: float, seed: int, ks: list[int], preset: str, threads: int,
+             rerank_jobs: int) -> dict[int, dict]:
+    """Every k of one seed, largest first, each run reusing the verifications of those before it."""
+    units, donors = {}, []
+    for k in sorted(ks, reverse=True):
+        units[k] = run_unit(target, budget, limit, seed, k, preset, threads, rerank_jobs, tuple(donors))
+        donors.append(results_dir(SPACE, target) / run_name(budget, seed, k))
+    return units
+
+
+def reuse_verified(run_dir: Path, donors: tuple[Path, ...]) -> None:
+    """Start ``run_dir``'s verification from the donors' finished results of the same genomes.
+
+    Writes ``verify.partial.json`` (only when the run has neither a partial nor a final report)
+    holding, per winner of ``run_dir/best.json``, a donor's verified result of the same genome;
+    ``apq verify`` takes it only if its settings (seed, fine-tune, supernet) equal its own, so a
+    wrong donor costs nothing but the reuse. A reused joint winner brings its ``winner.pt``.
+    """
+    if (run_dir / REPORT).exists() or (run_dir / PARTIAL).exists():
+        return
+    wanted = candidates(json.loads((run_dir / "best.json").read_text()))
+    results, settings = {}, None
+    for donor in donors:
+        report = json.loads((donor / REPORT).read_text()) if (donor / REPORT).exists() else None
+        if report is None or settings not in (None, report["settings"]):
+            continue
+        settings = report["settings"]
+        verified = verified_results(report)
+        for name, record in wanted:
+            got = verified.get(name)
+            if name in results or got is None or got["genome"] != record["genome"]:
+                continue
+            if name == "joint":
+                if not (donor / WINNER).exists():
+                    continue
+                shutil.copyfile(donor / WINNER, run_dir / WINNER)
+            results[name] = got
+    if results:
+        write_json(run_dir / PARTIAL, {"settings": settings, "results": results})
 
 
 # ---- statistics ------------------------------------------------------------------------------
@@ -217,10 +265,10 @@ def main() -> None:
     compare_k = args.compare_k or preset_config(args.preset).search.rerank_k
     ks = sorted(set(args.rerank_k or [1, compare_k]) | {compare_k})
     limits = {(t, b): budget_limit(t, b) for t in args.targets for b in args.budgets}
-    keys = [(t, b, s, k) for t, b in limits for s in args.seeds for k in ks]
-    done = Parallel(n_jobs=args.jobs)(delayed(run_unit)(t, b, limits[t, b], s, k, args.preset, args.threads,
-                                                        args.rerank_jobs) for t, b, s, k in keys)
-    units = dict(zip(keys, done))
+    keys = [(t, b, s) for t, b in limits for s in args.seeds]
+    done = Parallel(n_jobs=args.jobs)(delayed(run_seed)(t, b, limits[t, b], s, ks, args.preset, args.threads,
+                                                        args.rerank_jobs) for t, b, s in keys)
+    units = {(t, b, s, k): unit for (t, b, s), per_k in zip(keys, done) for k, unit in per_k.items()}
     cases = [summarise_case(t, b, limits[t, b], args.seeds, ks, compare_k,
                             {(s, k): units[t, b, s, k] for s in args.seeds for k in ks}) for t, b in limits]
     write_json(args.out, {"space": SPACE, "preset": args.preset, "budgets": BUDGETS,

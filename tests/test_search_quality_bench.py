@@ -55,3 +55,26 @@ def test_a_case_compares_with_every_baseline_and_the_best_uniform_level():
     assert case["by_k"]["4"]["joint"] == pytest.approx(np.mean(joint_acc))
     assert case["checks"]["beats_every_baseline_p_below_0_05"] and case["checks"]["never_significantly_worse"]
     assert not case["checks"]["reranked_joint_abs_error_within_1"]  # 95 on validation, about 90 on test
+
+
+def test_a_run_reuses_the_verified_winners_of_its_seeds_other_runs(tmp_path):
+    """Winners with a genome a donor verified start as finished (the joint one with its winner.pt);
+    the others are left for apq verify."""
+    import json
+
+    donor, run = tmp_path / "k4", tmp_path / "k1"
+    donor.mkdir(), run.mkdir()
+    settings = {"seed": 0}
+    verified = {"genome": [1, 2], "measured_acc": 90.0, "correct_b64": "x", "abs_error": 1.0}
+    (donor / "verify.json").write_text(json.dumps({
+        **verified, "settings": settings, "winner_file": "winner.pt",
+        "baselines": {"random": {**verified, "genome": [3, 4], "paired": {}}, "uniform_w8a8": {**verified, "genome": [5]}}}))
+    (donor / "winner.pt").write_bytes(b"model")
+    (run / "best.json").write_text(json.dumps({"genome": [1, 2], "predicted_acc": 91.0, "baselines": {
+        "random": {"genome": [3, 4], "predicted_acc": 90.0}, "uniform_w8a8": {"genome": [6], "predicted_acc": 89.0}}}))
+    bench.reuse_verified(run, (donor,))
+    partial = json.loads((run / "verify.partial.json").read_text())
+    assert partial["settings"] == settings and set(partial["results"]) == {"joint", "random"}
+    assert "paired" not in partial["results"]["random"] and (run / "winner.pt").read_bytes() == b"model"
+    bench.reuse_verified(run, (donor,))  # a run with a partial file is left alone
+    assert json.loads((run / "verify.partial.json").read_text()) == partial

@@ -95,6 +95,12 @@ def _reported(run_dir: Path, settings: dict) -> dict:
     report = _read_json(run_dir / REPORT)
     if report is None or report.get("settings") != settings:
         return {}
+    return verified_results(report)
+
+
+def verified_results(report: dict) -> dict[str, dict]:
+    """{name: per-candidate result} of a verify.json (``joint`` and every baseline), in the form
+    ``verify.partial.json`` holds them."""
     done = {"joint": {k: v for k, v in report.items() if k not in REPORT_KEYS}}
     done.update({name: {k: v for k, v in r.items() if k not in ("abs_error", "paired")}
                  for name, r in report.get("baselines", {}).items()})

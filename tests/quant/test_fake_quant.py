@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from apq.quant.fake_quant import ActFakeQuant, WeightFakeQuant, int_range
+from apq.quant.fake_quant import ActFakeQuant, RoundToGrid, WeightFakeQuant, int_range
 
 
 @pytest.mark.parametrize("bits", [2, 4, 6, 8])
@@ -161,3 +161,40 @@ def test_inference_path_equals_training_path():
     assert trained.requires_grad and torch.equal(inferred, trained.detach())
     assert inferred.stride() == x.stride()
 
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_weight_scale_cache_follows_every_update(fused):
+    """In eval mode the clip scale of a parameter is cached; a train/eval switch (a fused
+    optimizer's step leaves the version counter alone), copy_ and load_state_dict renew it, so a
+    cached forward always equals an uncached one."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 6, 3)
+    quant = WeightFakeQuant(2)
+    optimizer = torch.optim.Adam(conv.parameters(), lr=0.5, fused=fused)
+
+    def fresh() -> torch.Tensor:
+        return RoundToGrid.apply(conv.weight, quant.scale(conv.weight), 1)
+
+    for _ in range(3):
+        quant.eval()
+        assert torch.equal(quant(conv.weight), fresh()) and quant._scale is not None
+        quant.train()
+        quant(conv.weight).square().sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        assert torch.equal(quant(conv.weight), fresh())
+    quant.eval()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn_like(conv.weight) * 3)
+    assert torch.equal(quant(conv.weight), fresh())
+    conv.load_state_dict({"weight": torch.randn_like(conv.weight), "bias": conv.bias.detach()})
+    assert torch.equal(quant(conv.weight), fresh())
+
+
+def test_weight_scale_cache_skips_non_parameters():
+    """A plain tensor (a supernet's transformed kernel) is quantized with its own scale every call."""
+    quant = WeightFakeQuant(4)
+    a, b = torch.randn(3, 5), torch.randn(3, 5) * 10
+    assert torch.equal(quant(a), RoundToGrid.apply(a, quant.scale(a), 7))
+    assert torch.equal(quant(b), RoundToGrid.apply(b, quant.scale(b), 7))
