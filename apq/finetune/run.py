@@ -34,7 +34,7 @@ from apq.errors import UserError
 from apq.finetune.config import FinetuneConfig
 from apq.io import load_weights_only, write_json
 from apq.nn.runtime import torch_threads
-from apq.nn.training import cosine_lr, kd_loss
+from apq.nn.training import cosine_lr, kd_loss, run_checkpointed
 from apq.quant.config import QuantConfig
 from apq.quant.fold import fold_batch_norms
 from apq.quant.pipeline import recalibrated_subnet
@@ -183,27 +183,23 @@ class Trainer:
         """Train the remaining steps; ``stop_after``: raise :class:`Interrupted` after that many steps
         of this call, once checkpointed."""
         self._train_mode()
-        clean = True
-        bar = tqdm(total=self.total, initial=self.step, desc="finetune", unit="step", leave=False)
-        try:
-            while self.step < self.total:
-                started, clean = time.perf_counter(), False
-                loss, acc = self._train_step()
-                self.step, clean = self.step + 1, True
-                self.train_seconds += time.perf_counter() - started
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.1f}")
-                if self.step < self.total and self.step % self.fconfig.checkpoint_every == 0:
-                    self.save()
-                if stop_after is not None and self.step >= stop_after and self.step < self.total:
-                    self.save()
-                    raise Interrupted(f"stopped at step {self.step}")
-        except KeyboardInterrupt:
-            if clean:  # between steps the state is consistent: keep the work done since the last save
+
+        def train_step() -> tuple[float, float]:
+            started = time.perf_counter()
+            loss, acc = self._train_step()
+            self.step += 1
+            self.train_seconds += time.perf_counter() - started
+            return loss, acc
+
+        def after_step() -> None:
+            if self.step < self.total and self.step % self.fconfig.checkpoint_every == 0:
                 self.save()
-            raise
-        finally:
-            bar.close()
+            if stop_after is not None and self.step >= stop_after and self.step < self.total:
+                self.save()
+                raise Interrupted(f"stopped at step {self.step}")
+
+        bar = tqdm(total=self.total, initial=self.step, desc="finetune", unit="step", leave=False)
+        run_checkpointed(lambda: self.step < self.total, train_step, after_step, self.save, bar)
         self.model.eval()
 
     def _train_mode(self) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,3 +31,27 @@ def weight_decay_groups(net: nn.Module, weight_decay: float) -> list[dict]:
     for name, param in net.named_parameters():
         (plain if param.ndim <= 1 or "transforms" in name else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def run_checkpointed(remaining: Callable[[], bool], train_step: Callable[[], tuple[float, float]],
+                     after_step: Callable[[], None], save: Callable[[], None], bar) -> None:
+    """The step loop of a resumable training: ``train_step()`` (one step, which also advances the
+    caller's step counter; returns (loss, accuracy %) of the batch) while ``remaining()``, then
+    ``after_step()`` (checkpoints, budgets). On Ctrl-C between steps, where the state is
+    consistent, ``save()`` keeps the work done since the last checkpoint before re-raising.
+    ``bar``: a tqdm bar, advanced per step and closed at the end."""
+    clean = True
+    try:
+        while remaining():
+            clean = False
+            loss, acc = train_step()
+            clean = True
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.1f}")
+            after_step()
+    except KeyboardInterrupt:
+        if clean:
+            save()
+        raise
+    finally:
+        bar.close()

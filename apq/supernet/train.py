@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from apq.data.tensors import TrainData
 from apq.nn.runtime import torch_threads, usable_cpus
-from apq.nn.training import cosine_lr, kd_loss, weight_decay_groups
+from apq.nn.training import cosine_lr, kd_loss, run_checkpointed, weight_decay_groups
 from apq.space.genome import sample
 from apq.supernet import checkpoint as ckpt
 from apq.supernet.config import SupernetConfig
@@ -196,28 +196,23 @@ class ProgressiveShrinking:
         log.info("phase %d/%d '%s': %d steps (%.2f epochs), peak lr %g", self.phase + 1, len(phases), name, total,
                  total / self.steps_per_epoch, self.config.phase_lr(name))
         self.model.train()
-        losses, clean = [], True
+        losses: list[tuple[float, float]] = []
+
+        def train_step() -> tuple[float, float]:
+            started = time.perf_counter()
+            losses.append(self._train_step(name, total))
+            self.step += 1
+            self.train_seconds += time.perf_counter() - started
+            return losses[-1]
+
+        def after_step() -> None:
+            if self.step < total and self.step % self.config.checkpoint_every == 0:
+                self.save()
+                self._count_down()
+
         bar = tqdm(total=total, initial=self.step, desc=f"supernet {name}", unit="step", leave=False,
                    disable=not self.world.is_main)
-        try:
-            while self.step < total:
-                started, clean = time.perf_counter(), False
-                losses.append(self._train_step(name, total))
-                self.step, clean = self.step + 1, True
-                if self.step < total and self.step % self.config.checkpoint_every == 0:
-                    self.train_seconds += time.perf_counter() - started
-                    started = time.perf_counter()
-                    self.save()
-                    self._count_down()
-                self.train_seconds += time.perf_counter() - started
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1][0]:.3f}", acc=f"{losses[-1][1]:.1f}")
-        except KeyboardInterrupt:
-            if clean:  # between steps the state is consistent: keep the work done since the last save
-                self.save()
-            raise
-        finally:
-            bar.close()
+        run_checkpointed(lambda: self.step < total, train_step, after_step, self.save, bar)
         self._finish_phase(name, total, losses)
 
     def _count_down(self) -> None:
