@@ -130,13 +130,3 @@ def _spearman_brown(r: float) -> float:
 def label_reliabilities(label_halves: dict[str, np.ndarray]) -> dict:
     """:func:`label_reliability` of each label kind (N, 2) against the ``"accuracy"`` halves."""
     return {kind: label_reliability(halves, label_halves["accuracy"]) for kind, halves in label_halves.items()}
-
-
-def mean_metrics(runs: list[dict]) -> dict:
-    """Average of several :func:`evaluate` results (the budget curve's seeds), plus their spread."""
-    keys = ("rmse", "kendall_tau", "pairwise_acc")
-    out = {k: float(np.mean([r[k] for r in runs])) for k in keys}
-    out.update({f"{k}_std": float(np.std([r[k] for r in runs])) for k in keys})
-    out["n_test"] = runs[0]["n_test"]
-    out["n_seeds"] = len(runs)
-    return out

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from apq.predictor.metrics import (evaluate, kendall_tau, label_reliabilities, label_reliability, mean_metrics,
+from apq.predictor.metrics import (evaluate, kendall_tau, label_reliabilities, label_reliability,
                                    pairwise_accuracy, rmse)
 
 
@@ -50,14 +50,10 @@ def test_pairwise_by_brute_force():
     assert pairwise_accuracy(t, p) == pytest.approx(right / len(pairs))
 
 
-def test_evaluate_and_mean():
+def test_evaluate():
     a = evaluate([1, 2, 3, 4], [1, 3, 2, 4])
     assert a == {"rmse": pytest.approx(np.sqrt(0.5)), "kendall_tau": pytest.approx(4 / 6),
                  "pairwise_acc": pytest.approx(5 / 6), "n_test": 4}
-    b = evaluate([1, 2, 3, 4], [1, 2, 3, 4])
-    m = mean_metrics([a, b])
-    assert m["pairwise_acc"] == pytest.approx(11 / 12) and m["pairwise_acc_std"] == pytest.approx(1 / 12)
-    assert m["n_seeds"] == 2 and m["n_test"] == 4
 
 
 def test_shape_mismatch_raises():
