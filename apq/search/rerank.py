@@ -3,15 +3,18 @@
 The predictor's argmax over a large space is over-predicted (the winner's curse: among many
 candidates of similar true accuracy, the one whose prediction erred upwards most wins). So after
 the searches, each method's shortlist (:func:`shortlist`: its predicted winner, then the next
-best predicted distinct feasible genomes, ``SearchConfig.rerank_k`` in all) is evaluated for
+best predicted feasible genomes that build distinct sub-nets, ``SearchConfig.rerank_k`` in all) is evaluated for
 real on the validation split with the quantized samples' procedure (BN re-calibration, range
 calibration, the short fine-tune: :func:`apq.quant.pipeline.evaluate_quantized` in a context
 loaded by :func:`apq.samples.evaluate.context`), and the best measured one becomes the method's
 winner. The test split stays untouched (``apq verify`` alone reads it).
 
-Every method (the joint search and each baseline) gets the same k. A genome's evaluation is
-seeded by the genome itself (:func:`measure_seed`), so it measures the same wherever it appears
-(two methods sharing a candidate pay for it once), whatever the worker count or backend. The
+Every method (the joint search and each baseline) gets the same k. Genomes that differ only in
+genes of dropped blocks build the same sub-net (:meth:`SearchSpace.canonical`): a shortlist holds
+each sub-net once (otherwise a uniform baseline's k candidates can be one network measured k
+times, and the best of them only the luckiest draw of its noise). A sub-net's evaluation is seeded
+by its canonical genome (:func:`measure_seed`), so it measures the same wherever it appears (two
+methods sharing a candidate pay for it once), whatever the worker count or backend. The
 evaluations run through the samples' parallel engine (:func:`apq.samples.parallel.backend_context`:
 joblib processes here, dask or ray on a cluster). k = 1 measures nothing and changes nothing.
 """
@@ -75,7 +78,7 @@ class Reranker:
 
 
 def measure_seed(base_seed: int, genome: np.ndarray) -> int:
-    """Seed of a genome's re-ranking evaluation: a function of (preset seed, genome) only."""
+    """Seed of a re-ranking evaluation: a function of (preset seed, canonical genome) only."""
     entropy = [base_seed, SEED_STREAM, *np.asarray(genome, dtype=np.int64).tolist()]
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
 
@@ -105,18 +108,19 @@ def measure(reranker: Reranker, genomes: list[np.ndarray]) -> list[dict]:
                                                    for g, s in zip(genomes, seeds))
 
 
-def shortlist(pool: Batch, sources: np.ndarray, first: Batch, first_source: str, constraint: Constraint,
-              k: int) -> tuple[Batch, list[str]]:
-    """Up to ``k`` distinct genomes within ``constraint``: ``first`` (the method's predicted winner),
-    then the rest of ``pool`` best predicted first (ties: lower latency first). ``sources`` (N,)
-    names the method that found each pool row; returns the rows and their sources."""
+def shortlist(space: SearchSpace, pool: Batch, sources: np.ndarray, first: Batch, first_source: str,
+              constraint: Constraint, k: int) -> tuple[Batch, list[str]]:
+    """Up to ``k`` genomes of distinct sub-nets within ``constraint``: ``first`` (the method's
+    predicted winner), then the rest of ``pool`` best predicted first (ties: lower latency first).
+    ``sources`` (N,) names the method that found each pool row; returns the rows and their sources."""
     feasible = np.flatnonzero(pool.metric(constraint.metric) <= constraint.limit)
     order = feasible[np.lexsort((pool.latency_ms[feasible], -pool.acc[feasible]))]
-    seen, picked = {first.genomes[0].astype(np.int64).tobytes()}, []
+    canonical = space.canonical(pool.genomes)
+    seen, picked = {space.canonical(first.genomes[:1])[0].tobytes()}, []
     for row in order:
         if len(picked) + 1 >= k:
             break
-        key = pool.genomes[row].astype(np.int64).tobytes()
+        key = canonical[row].tobytes()
         if key not in seen:
             seen.add(key)
             picked.append(int(row))
@@ -147,17 +151,17 @@ class Shortlist:
                 for i in range(len(self.rows))]
 
 
-def measure_shortlists(reranker: Reranker, shortlists: dict[str, Shortlist]) -> float:
-    """Measure every shortlisted genome once (a genome on several lists is shared); fills each
-    list's ``measured``. Returns the wall seconds spent."""
+def measure_shortlists(reranker: Reranker, shortlists: dict[str, Shortlist], space: SearchSpace) -> float:
+    """Measure every shortlisted sub-net once (by its canonical genome; one on several lists is
+    shared); fills each list's ``measured``. Returns the wall seconds spent."""
     started = time.perf_counter()
     unique: dict[bytes, np.ndarray] = {}
     for entry in shortlists.values():
-        for genome in entry.rows.genomes:
+        for genome in space.canonical(entry.rows.genomes):
             unique.setdefault(genome.tobytes(), genome)
     log.info("re-ranking: measuring %d distinct candidates of %d methods on the validation split",
              len(unique), len(shortlists))
     results = dict(zip(unique, measure(reranker, list(unique.values()))))
     for entry in shortlists.values():
-        entry.measured = [results[g.tobytes()] for g in entry.rows.genomes]
+        entry.measured = [results[g.tobytes()] for g in space.canonical(entry.rows.genomes)]
     return time.perf_counter() - started

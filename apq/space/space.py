@@ -152,6 +152,16 @@ class SearchSpace:
         depth = self.values(genomes, "depth")
         return self.block_position[None, :] < depth[:, self.block_stage]
 
+    def canonical(self, genomes: np.ndarray) -> np.ndarray:
+        """``genomes`` (N, n_genes) with every gene of a dropped block set to 0: two genomes build the
+        same sub-net exactly when their canonical forms are equal (a dropped block's kernel, channels
+        and bits are never used)."""
+        out = np.array(genomes, dtype=np.int64, copy=True)
+        dropped = ~self.active_blocks(out)
+        for gene in BLOCK_GENES:
+            out[:, self.slices[gene]][dropped] = 0
+        return out
+
     def describe(self) -> dict:
         """Resolved config plus derived sizes, saved next to every artifact."""
         return {"name": self.name, "config": self.config.to_dict(), "n_genes": self.n_genes,

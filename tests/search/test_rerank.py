@@ -24,18 +24,43 @@ def _pool(genomes, acc, latency):
                  np.full(n, np.nan), np.ones(n), np.zeros(n))
 
 
-def test_shortlist_is_the_predicted_winner_then_the_best_distinct_feasible_genomes():
-    genomes = [[0, 0], [1, 1], [1, 1], [2, 2], [3, 3], [4, 4]]
-    pool = _pool(genomes, acc=[90, 95, 95, 93, 99, 92], latency=[1, 1, 1, 1, 5, 1])  # [3, 3] costs too much
-    first = _pool([[0, 0]], [90], [1])
+def _same_subnet(space, genome):
+    """``genome`` with a gene of one of its dropped blocks changed: another genome, the same sub-net."""
+    dropped = int(np.flatnonzero(~space.active_blocks(genome[None])[0])[0])
+    twin = genome.copy()
+    twin[space.slices["kernel"].start + dropped] = (twin[space.slices["kernel"].start + dropped] + 1) % 3
+    return twin
+
+
+def test_shortlist_is_the_predicted_winner_then_the_best_feasible_distinct_subnets():
+    space = create_space("fmnist")
+    g = sample(space, 5, np.random.default_rng(0))
+    g[:, space.slices["depth"]] = 0  # every stage at its smallest depth: blocks are dropped
+    g = np.vstack([g[:2], _same_subnet(space, g[1])[None], g[2:]])  # rows 1 and 2: one sub-net
+    pool = _pool(g, acc=[90, 95, 95, 93, 99, 92], latency=[1, 1, 1, 1, 5, 1])  # row 4 costs too much
+    first = _pool(g[:1], [90], [1])
     sources = np.array(["a", "b", "b", "c", "d", "e"])
-    rows, names = shortlist(pool, sources, first, "a", Constraint("latency_ms", 2.0), k=4)
-    assert rows.genomes.tolist() == [[0, 0], [1, 1], [2, 2], [4, 4]] and names == ["a", "b", "c", "e"]
+    rows, names = shortlist(space, pool, sources, first, "a", Constraint("latency_ms", 2.0), k=4)
+    assert rows.genomes.tolist() == g[[0, 1, 3, 5]].tolist() and names == ["a", "b", "c", "e"]
     assert rows.genomes.dtype == np.int64 and rows.acc.tolist() == [90, 95, 93, 92]
-    one, _ = shortlist(pool, sources, first, "a", Constraint("latency_ms", 2.0), k=1)
-    assert one.genomes.tolist() == [[0, 0]]  # k = 1: the predicted winner alone
-    few, _ = shortlist(pool, sources, first, "a", Constraint("latency_ms", 2.0), k=9)
-    assert len(few) == 4  # fewer distinct feasible genomes than k
+    one, _ = shortlist(space, pool, sources, first, "a", Constraint("latency_ms", 2.0), k=1)
+    assert one.genomes.tolist() == g[:1].tolist()  # k = 1: the predicted winner alone
+    few, _ = shortlist(space, pool, sources, first, "a", Constraint("latency_ms", 2.0), k=9)
+    assert len(few) == 4  # fewer distinct feasible sub-nets than k
+
+
+def test_canonical_genomes_are_equal_exactly_for_the_same_subnet():
+    space = create_space("fmnist")
+    g = sample(space, 50, np.random.default_rng(1))
+    g[:, space.slices["depth"]] = 0
+    twins = np.stack([_same_subnet(space, x) for x in g])
+    assert (twins != g).any(axis=1).all()
+    assert np.array_equal(space.canonical(twins), space.canonical(g))
+    assert len({c.tobytes() for c in space.canonical(g)}) == len({x.tobytes() for x in g})
+    for x, c in zip(g, space.canonical(g)):  # the sub-net itself is untouched
+        active = space.active_blocks(x[None])[0]
+        for gene in ("kernel", "mid", "pw_w", "dw_a"):
+            assert np.array_equal(c[space.slices[gene]][active], x[space.slices[gene]][active])
 
 
 def test_a_genome_measures_alike_in_process_and_on_workers(tmp_path):
