@@ -272,9 +272,12 @@ def samples_figures(r: dict) -> list[Figure]:
         out.append(Figure(f"{kind}: samples per minute, {k['workers']} workers", f"{k['samples_per_minute']:.1f}"))
     out.append(Figure("estimated sample stage (default sizes)", f"{r['estimated_stage_minutes']:.0f} min",
                       "about 20 min", None))
-    for bits, d in r.get("drop_by_bits", {}).items():
-        out.append(Figure(f"fp32 minus quantized accuracy, uniform {bits.upper()} ({d['subnets']} sub-nets)",
-                          f"{d['mean']:.2f} points (min {d['min']:.2f}, max {d['max']:.2f})"))
+    steps = r.get("drop_finetune_steps", {})
+    for key, which in (("drop_by_bits", "samples"), ("drop_by_bits_verify", "verify")):
+        after = f", after the {which} fine-tune ({steps[which]} steps)" if which in steps else ""
+        for bits, d in r.get(key, {}).items():
+            out.append(Figure(f"fp32 minus quantized accuracy, uniform {bits.upper()} ({d['subnets']} sub-nets){after}",
+                              f"{d['mean']:.2f} points (min {d['min']:.2f}, max {d['max']:.2f})"))
     return out
 
 
