@@ -230,11 +230,10 @@ def predictor_figures(r: dict) -> list[Figure]:
             out.append(Figure(f"{what} accuracy: selected vs bits ignored (fp32 predictor){synthetic}",
                               f"{chosen[key]:.2f} vs {_with_ci(reference, key)}; gain {gain}",
                               ">= bits ignored + 0.05", chosen[key] >= reference[key] + 0.05))
-    for model in ("transfer", "scratch", "structured_linear", "structured_mlp", "ensemble"):
-        if model in quant and model != selected:
+    for model, entry in quant.items():
+        if isinstance(entry, dict) and model not in (selected, "bits_ignored"):
             out.append(Figure(f"`{model}` pairwise / cost-matched pairwise{synthetic}",
-                              f"{_with_ci(quant[model], 'pairwise_acc')} / "
-                              f"{_with_ci(quant[model], 'pairwise_acc_cost_matched')}"))
+                              f"{_with_ci(entry, 'pairwise_acc')} / {_with_ci(entry, 'pairwise_acc_cost_matched')}"))
     for point in r["quant_budget_curve"]:
         if point["n_train"] in (25, 50):
             t, sc = point["transfer"]["pairwise_acc"], point["scratch"]["pairwise_acc"]

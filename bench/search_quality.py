@@ -57,7 +57,7 @@ from apq.space.genome import Rules
 from apq.space.registry import create_space
 from apq.space.space import BIT_GENES
 from apq.quant.winner import WINNER
-from apq.verify.run import PARTIAL, REPORT, candidates, verified_results
+from apq.verify.run import PARTIAL, REPORT, candidates, verified_results, write_partial
 from apq.verify.stats import bootstrap_diffs, discordant, mcnemar_exact, unpack_correct
 
 SPACE = "fmnist"
@@ -143,7 +143,7 @@ def reuse_verified(run_dir: Path, donors: tuple[Path, ...]) -> None:
                 shutil.copyfile(donor / WINNER, run_dir / WINNER)
             results[name] = got
     if results:
-        write_json(run_dir / PARTIAL, {"settings": settings, "results": results})
+        write_partial(run_dir, settings, results)
 
 
 # ---- statistics ------------------------------------------------------------------------------

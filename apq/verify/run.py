@@ -89,6 +89,12 @@ def _finished(run_dir: Path, settings: dict) -> dict:
     return partial["results"]
 
 
+def write_partial(run_dir: Path, settings: dict, results: dict[str, dict]) -> None:
+    """Record finished per-candidate ``results`` made with ``settings``; a rerun with the same
+    settings skips them (:func:`_finished`)."""
+    write_json(run_dir / PARTIAL, {"settings": settings, "results": results})
+
+
 def _reported(run_dir: Path, settings: dict) -> dict:
     """Per-candidate results of an existing verify.json made with ``settings`` ({} if none), so that
     a report that is outdated only because ``winner.pt`` is missing redoes the joint winner alone."""
@@ -178,7 +184,7 @@ def _verify_run(run_dir: Path, supernet, data, qconfig: QuantConfig, vconfig: Ve
         done[name] = result
         log.info("%s: predicted %.2f%%, measured %.2f%% on %d test images", name, record["predicted_acc"],
                  done[name]["measured_acc"], done[name]["test_images"])
-        write_json(run_dir / PARTIAL, {"settings": settings, "results": done})
+        write_partial(run_dir, settings, done)
     report = _report(best, done, todo, settings)
     write_json(run_dir / REPORT, report)
     write_stamp(run_dir / REPORT, stamp)
