@@ -17,7 +17,7 @@ every figure ``F`` with ``F_ci``, its 95 % bootstrap interval over the held-out 
                           n_test, n_train (pool rows used, early-stopping share included), n_val (that
                           share), best_epoch, epochs, fit_seconds
     quant.<model>         the same for bits_ignored, transfer, scratch, structured_linear,
-                          structured_mlp, ensemble; plus label (the label kind it was fitted on),
+                          structured_mlp, structured_ridge, ensemble; plus label (the label kind it was fitted on),
                           n_cost_matched_pairs and minus_bits_ignored (paired differences with intervals)
     quant.selected        the key under quant of the model saved as quant.pt (best on validation)
     quant_selection       the cross-validation behind it: {folds, scores: {model: {label: {pairwise_acc,

@@ -6,7 +6,7 @@ A checkpoint is a plain dict (loadable with ``torch.load(path, weights_only=True
     kind        "fp32" | "quant"
     space       space name;  encoding: {"space", "dim", "fp32_dim"} of that space's Encoder
     network     the network's shape(): AccuracyMLP constructor arguments, or a nested description
-                with ``type`` "structured" | "ensemble" (apq.predictor.network.build_network);
+                with ``type`` "structured" | "linear_on_base" | "ensemble" (apq.predictor.network.build_network);
                 state_dict: its tensors (CPU)
     y_mean      mean training accuracy (percent)
     estimator   the estimator's hyper-parameters;  config: the resolved stage config
@@ -27,7 +27,7 @@ from apq.errors import UserError
 from apq.io import atomic_path, load_weights_only
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.network import build_network
-from apq.predictor.structured import EnsemblePredictor, StructuredQuantPredictor
+from apq.predictor.structured import EnsemblePredictor, RidgeQuantPredictor, StructuredQuantPredictor
 from apq.space.encoding import Encoder
 from apq.space.registry import create_space
 from apq.space.space import SearchSpace
@@ -38,7 +38,8 @@ KINDS = ("fp32", "quant")
 #: Estimator arguments that are fitted predictors (saved as part of the network, not as settings).
 FITTED_INPUTS = ("transfer_from", "base", "members")
 #: The estimator a quant checkpoint's network type loads into (an AccuracyMLP's shape has no type).
-QUANT_ESTIMATORS = {"mlp": QuantMLPPredictor, "structured": StructuredQuantPredictor, "ensemble": EnsemblePredictor}
+QUANT_ESTIMATORS = {"mlp": QuantMLPPredictor, "structured": StructuredQuantPredictor,
+                    "linear_on_base": RidgeQuantPredictor, "ensemble": EnsemblePredictor}
 
 
 def _space(space: SearchSpace | str) -> SearchSpace:

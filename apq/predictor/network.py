@@ -171,6 +171,35 @@ class StructuredQuantNet(nn.Module):
         return self.drop if self.drop_kind == "linear" else self.drop[2]
 
 
+class LinearOnBaseNet(nn.Module):
+    """Quantized accuracy = ``scale`` x the fp32 network's accuracy of the architecture plus a linear
+    term over the whole encoding (weights fitted in closed form by
+    :class:`apq.predictor.structured.RidgeQuantPredictor`; nothing here is trained by gradient)."""
+
+    def __init__(self, base: AccuracyMLP, bit_dim: int):
+        super().__init__()
+        if bit_dim < 1 or base.bit_dim:
+            raise ValueError(f"bad LinearOnBaseNet: bit_dim={bit_dim} base bit_dim={base.bit_dim}")
+        self.base, self.fp32_dim, self.bit_dim = base, base.fp32_dim, bit_dim
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        self.scale = nn.Parameter(torch.ones(()), requires_grad=False)
+        self.linear = nn.Linear(self.fp32_dim + bit_dim, 1).requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.base(x[:, : self.fp32_dim]) + self.linear(x).squeeze(-1)
+
+    def forward_hot(self, fp32_cols: torch.Tensor, fp32_on: torch.Tensor, bit_cols: torch.Tensor,
+                    bit_on: torch.Tensor) -> torch.Tensor:
+        """``forward`` from where the encoding's ones are (see :meth:`AccuracyMLP.forward_hot`)."""
+        base = self.base.forward_hot(fp32_cols, fp32_on, bit_cols, bit_on)
+        cols = torch.cat([fp32_cols, bit_cols + self.fp32_dim], dim=1)
+        return self.scale * base + linear_of_ones(self.linear, cols, torch.cat([fp32_on, bit_on], dim=1)).squeeze(-1)
+
+    def shape(self) -> dict:
+        return {"type": "linear_on_base", "base": self.base.shape(), "bit_dim": self.bit_dim}
+
+
 class MeanEnsembleNet(nn.Module):
     """The mean of several networks' predictions over the same encoding."""
 
@@ -197,6 +226,8 @@ def build_network(shape: dict) -> nn.Module:
     if kind == "structured":
         return StructuredQuantNet(build_network(shape["base"]), shape["bit_dim"], shape["drop"],
                                   shape["hidden_size"], shape["floor"])
+    if kind == "linear_on_base":
+        return LinearOnBaseNet(build_network(shape["base"]), shape["bit_dim"])
     if kind == "ensemble":
         return MeanEnsembleNet([build_network(member) for member in shape["members"]])
     if kind != "mlp":

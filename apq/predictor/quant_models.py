@@ -6,7 +6,9 @@ Models (``PredictorConfig.quant_models``; each fitted on the quantized training 
     scratch             the same network trained from scratch (what transfer is judged against)
     structured_linear   fp32 predictor minus a learned logit drop, linear in the bit one-hots
     structured_mlp      the same with a one-hidden-layer drop over the whole encoding
-    ensemble            the mean of transfer, structured_linear and structured_mlp (those present)
+    structured_ridge    a fitted multiple of the fp32 predictor plus a ridge regression over the
+                        whole encoding (closed form)
+    ensemble            the mean of transfer and the structured models (those present)
 
 plus the reference they must beat, ``bits_ignored``: the fp32 predictor on the architecture part.
 
@@ -23,12 +25,13 @@ import numpy as np
 from apq.predictor.config import PredictorConfig
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.intervals import HeldOut
-from apq.predictor.structured import BitsIgnoredPredictor, EnsemblePredictor, StructuredQuantPredictor
+from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, RidgeQuantPredictor,
+                                     StructuredQuantPredictor)
 
 #: The label every dataset has, and the one every reported figure is measured against.
 ACCURACY = "accuracy"
 #: Models the ensemble averages (those of them that are fitted).
-ENSEMBLE_MEMBERS = ("transfer", "structured_linear", "structured_mlp")
+ENSEMBLE_MEMBERS = ("transfer", "structured_linear", "structured_mlp", "structured_ridge")
 #: Models that are never the search's predictor: scratch is transfer's comparison, bits_ignored the reference.
 NOT_SELECTABLE = ("scratch", "bits_ignored")
 
@@ -42,6 +45,8 @@ def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp3
         source = fp32 if name == "transfer" else None
         return QuantMLPPredictor(fp32_dim, transfer_from=source, bit_merge=config.bit_merge, bit_lr=config.bit_lr,
                                  seed=seed, **config.mlp_params(transfer=source is not None))
+    if name == "structured_ridge":
+        return RidgeQuantPredictor(fp32_dim, fp32)
     if name in ("structured_linear", "structured_mlp"):
         return StructuredQuantPredictor(fp32_dim, fp32, drop=name.removeprefix("structured_"), floor=floor,
                                         seed=seed, **config.drop_params())

@@ -4,6 +4,9 @@
   of the architecture minus a learned drop of the bit policy, in logit space between chance and
   100 % (:class:`apq.predictor.network.StructuredQuantNet`). Its few weights learn from few
   quantized samples what the transferred MLP must find among 400 x 400 shared ones.
+- :class:`RidgeQuantPredictor`: quantized accuracy = a fitted multiple of the fp32 predictor's
+  accuracy plus a ridge regression over the whole encoding (closed form, its penalty chosen by
+  leave-one-out cross-validation on the training rows): few samples fit it without early stopping.
 - :class:`BitsIgnoredPredictor`: the reference every quantization-aware model must beat, the
   fp32 predictor on the architecture part of the encoding, shifted by the mean accuracy lost to
   quantization on its training rows (the shift changes no ranking, only the RMSE).
@@ -20,7 +23,8 @@ import numpy as np
 import torch
 
 from apq.predictor.estimator import MLPPredictor, NotFittedError
-from apq.predictor.network import MeanEnsembleNet, StructuredQuantNet
+from apq.predictor.baselines import make_baseline
+from apq.predictor.network import LinearOnBaseNet, MeanEnsembleNet, StructuredQuantNet
 
 
 class StructuredQuantPredictor(MLPPredictor):
@@ -54,6 +58,30 @@ class StructuredQuantPredictor(MLPPredictor):
             net.output_layer().weight.zero_()
             net.output_layer().bias.fill_(float(torch.mean(base_logit - logit)))
         return net
+
+
+class RidgeQuantPredictor(MLPPredictor):
+    """``a`` x fp32 predictor ``base`` (fitted :class:`MLPPredictor`) on the architecture part, plus
+    ``w . x + b`` over the whole encoding x: one ridge regression of accuracy on [base(x_fp32), x]."""
+
+    def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, device: str | None = None):
+        super().__init__(device=device)
+        self.fp32_dim, self.base = fp32_dim, base
+
+    def fit(self, X: np.ndarray, y: np.ndarray, X_val=None, y_val=None) -> "RidgeQuantPredictor":
+        """Closed-form fit on all of (X (N, dim), y (N,) percent); ``X_val`` is not used."""
+        if self.base is None:
+            raise NotFittedError("RidgeQuantPredictor needs a fitted fp32 predictor as base")
+        X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.float64)
+        base = self.base.predict(X[:, : self.fp32_dim])
+        ridge = make_baseline("ridge", 0, 0).fit(np.column_stack([base, X]), y)
+        net = LinearOnBaseNet(copy.deepcopy(self.base.network_).cpu(), X.shape[1] - self.fp32_dim)
+        with torch.no_grad():
+            net.scale.fill_(float(ridge.coef_[0]))
+            net.linear.weight.copy_(torch.as_tensor(ridge.coef_[1:], dtype=torch.float32)[None])
+            net.linear.bias.fill_(float(ridge.intercept_))
+        self.alpha_ = float(ridge.alpha_)
+        return self.set_network(net, float(np.mean(y)))
 
 
 class BitsIgnoredPredictor(MLPPredictor):

@@ -12,7 +12,7 @@ from tests.helpers.cli import apq
 
 FIGURES = ("rmse", "kendall_tau", "pairwise_acc", "pairwise_acc_cost_matched")
 METRIC_KEYS = {*FIGURES, *(f"{f}_ci" for f in FIGURES), "n_train", "n_test"}
-QUANT_MODELS = {"bits_ignored", "transfer", "scratch", "structured_linear", "structured_mlp", "ensemble"}
+QUANT_MODELS = {"bits_ignored", "transfer", "scratch", "structured_linear", "structured_mlp", "structured_ridge", "ensemble"}
 
 
 @pytest.mark.slow
@@ -53,7 +53,8 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
         assert payload["space"] == "fmnist" and payload["config"]["settings"]["predictor"]["name"] == "smoke"
         assert payload["samples"]["quant"]["rows"] == 80
     payload = torch.load(folder / "quant.pt", weights_only=True)
-    selected_type = {"transfer": "mlp", "ensemble": "ensemble"}.get(quant["selected"], "structured")
+    selected_type = {"transfer": "mlp", "ensemble": "ensemble", "structured_ridge": "linear_on_base"}.get(
+        quant["selected"], "structured")
     assert payload["network"].get("type", "mlp") == selected_type
     monkeypatch.setenv("APQ_ROOT", str(root))
     assert load_quant_predictor("fmnist").encoding_dim == Encoder(create_space("fmnist")).dim

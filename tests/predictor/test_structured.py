@@ -9,7 +9,8 @@ from apq.predictor.intervals import HeldOut
 from apq.predictor.load import load_quant_predictor, save_predictor
 from apq.predictor.network import StructuredQuantNet
 from apq.predictor.quant_models import on_accuracy_scale
-from apq.predictor.structured import BitsIgnoredPredictor, EnsemblePredictor, StructuredQuantPredictor
+from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, RidgeQuantPredictor,
+                                     StructuredQuantPredictor)
 from apq.predictor.synthetic import synthetic_rows
 from apq.predictor.train import predict_array
 from apq.space.encoding import Encoder
@@ -55,6 +56,19 @@ def test_fast_path_equals_forward(fitted, space2, drop):
     assert np.allclose(model.predict_hot(hot), model.predict(quant.encodings), atol=1e-4)
 
 
+def test_ridge_network_computes_the_fitted_regression(fitted, space2):
+    """The torch network reproduces scikit-learn's ridge on [fp32 prediction, encoding], on both paths."""
+    from sklearn.linear_model import Ridge
+
+    fp32, dim, quant = fitted
+    X, y = quant.encodings, quant.accuracy
+    model = RidgeQuantPredictor(dim, fp32).fit(X, y)
+    features = np.column_stack([fp32.predict(X[:, :dim]), X])
+    expected = Ridge(alpha=model.alpha_).fit(features, y).predict(features)
+    assert np.allclose(model.predict(X), expected, atol=1e-3)
+    assert np.allclose(model.predict_hot(Encoder(space2).hot_indices(quant.genomes)), expected, atol=1e-3)
+
+
 def test_saturates_at_chance():
     net = StructuredQuantNet(MLPPredictor(hidden_size=8).fit(np.eye(4, dtype=np.float32), np.full(4, 90.0,
                                                                                                np.float32)).network_,
@@ -74,6 +88,7 @@ def test_structured_and_ensemble_beat_ignoring_the_bits(fitted):
     ignored = BitsIgnoredPredictor(dim, fp32).fit(X[train], y[train])
     reference = held.report(ignored.predict(X[test]))
     models = [StructuredQuantPredictor(dim, fp32, drop=d, **DROP).fit(X[train], y[train]) for d in ("linear", "mlp")]
+    models.append(RidgeQuantPredictor(dim, fp32).fit(X[train], y[train]))
     ensemble = EnsemblePredictor(tuple(models)).fit()
     for model in (*models, ensemble):
         report = held.report(model.predict(X[test]))
@@ -93,7 +108,8 @@ def test_structured_and_ensemble_round_trip_weights_only(fitted, space2, tmp_pat
     fp32, dim, quant = fitted
     members = tuple(StructuredQuantPredictor(dim, fp32, drop=d, **{**DROP, "max_epochs": 3}).fit(
         quant.encodings, quant.accuracy) for d in ("linear", "mlp"))
-    for model in (members[1], EnsemblePredictor(members).fit()):
+    members += (RidgeQuantPredictor(dim, fp32).fit(quant.encodings, quant.accuracy),)
+    for model in (members[1], members[2], EnsemblePredictor(members).fit()):
         path = save_predictor(model, tmp_path / "quant.pt", "quant", space2)
         payload = torch.load(path, weights_only=True)
         assert "base" not in payload["estimator"] and "members" not in payload["estimator"]
