@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/supernet.py [--space fmnist] [--preset default] [--recipes progressive sandwich]
         [--train [--work DIR]] [--supernet RECIPE=PATH ...] [--subnets 6] [--epochs E] [--cache FILE]
-        [--set section.field=value ...] [--data-dir D]
+        [--set section.field=value ...] [--data-dir D] [--finetuned RUN_DIR]
 
 For every recipe (``supernet.recipe``) it needs that recipe's supernet: ``--supernet RECIPE=PATH``
 takes an existing file; ``--train`` trains it (or finds it trained) in its own APQ_ROOT,
@@ -16,7 +16,9 @@ and Kendall's tau between the two. Stand-alone results (minutes each) are cached
 and settings in ``--cache`` (default ``results/bench/supernet_standalone.json``), so reruns reuse
 them. Writes ``results/bench/supernet.json``: ``recipes.<recipe>`` = {``largest``, ``middle``,
 ``smallest``: {``supernet_acc``, ``standalone_acc``}, ``rank_tau``, ``train_seconds``,
-``subnets``}, and ``default_recipe``: the recipe with the higher tau (two decimals), then the
+``subnets``}, ``default_recipe``, and with ``--finetuned RUN_DIR`` (a run after ``apq finetune``)
+``finetuned_winner`` = {``acc``, ``standalone_acc``}: the fine-tuned quantized winner's test
+accuracy beside its architecture trained alone in fp32 (configured recipe, its epochs). ``default_recipe``: the recipe with the higher tau (two decimals), then the
 higher mean supernet accuracy of the three named sub-nets. Hours on the default preset here.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -138,29 +141,48 @@ def standalone(space, genome, data, test, calib, config, epochs: float, seed: in
     return {"standalone_acc": round(result.accuracy, 3), "seconds": round(seconds, 1)}
 
 
+class RecipeContext:
+    """What training a recipe's stand-alone sub-nets needs: its settings, data, epochs and cache key part."""
+
+    def __init__(self, space, recipe: str, args):
+        self.space, self.data_dir = space, args.data_dir
+        self.run_config = apply_settings(preset_config(args.preset), [*args.settings, f"supernet.recipe={recipe}"])
+        self.config, self.seed = self.run_config.supernet, self.run_config.preset.seed
+        self.epochs = args.epochs if args.epochs is not None else sum(self.config.phase_epochs)
+        trained_with = {k: v for k, v in self.config.to_dict().items() if k not in ("name", "num_threads")}
+        self.settings = {"supernet": trained_with, "seed": self.seed, "preset": self.run_config.preset.to_dict()}
+
+    @cached_property
+    def splits(self) -> tuple:
+        """(training data, test split, calibration images), loaded when first needed."""
+        return load_training_data(self.space, self.run_config.preset, self.config, self.data_dir)
+
+    def standalone(self, genome: np.ndarray, cache: "StandaloneCache", device, desc: str) -> dict:
+        """The cached stand-alone result of ``genome`` under this recipe, trained (minutes) when missing."""
+        key = cache.key(genome_string(self.space, genome), self.epochs, self.settings)
+        alone = cache.get(key)
+        if alone is None:
+            alone = standalone(self.space, genome, *self.splits, self.config, self.epochs, self.seed, device, desc)
+            cache.put(key, alone)
+        return alone
+
+
 def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> dict:
-    run_config = apply_settings(preset_config(args.preset), [*args.settings, f"supernet.recipe={recipe}"])
-    config, seed = run_config.supernet, run_config.preset.seed
-    path = recipe_supernet(space, recipe, run_config, args)
+    context = RecipeContext(space, recipe, args)
+    config, epochs = context.config, context.epochs
+    _, test, calib = context.splits
+    path = recipe_supernet(space, recipe, context.run_config, args)
     supernet, meta = load_supernet(space, path, device)
     if meta["supernet_config"].get("recipe", "progressive") != recipe:
         raise SystemExit(f"{path} was trained with recipe '{meta['supernet_config'].get('recipe')}', not '{recipe}'")
     if config.channels_last:
         supernet = supernet.to(memory_format=torch.channels_last)
-    data, test, calib = load_training_data(space, run_config.preset, config, args.data_dir)
-    epochs = args.epochs if args.epochs is not None else sum(config.phase_epochs)
-    trained_with = {k: v for k, v in config.to_dict().items() if k not in ("name", "num_threads")}
-    settings = {"supernet": trained_with, "seed": seed, "preset": run_config.preset.to_dict()}
     rows = []
-    for name, genome in subnet_genomes(supernet, args.subnets, seed):
+    for name, genome in subnet_genomes(supernet, args.subnets, context.seed):
         arch = genome_string(space, genome)
         shared = evaluate_subnet(supernet, genome, calib, *test, config.bn_calib_batch, config.eval_batch,
                                  config.channels_last)
-        key = cache.key(arch, epochs, settings)
-        alone = cache.get(key)
-        if alone is None:
-            alone = standalone(space, genome, data, test, calib, config, epochs, seed, device, f"{recipe} {name}")
-            cache.put(key, alone)
+        alone = context.standalone(genome, cache, device, f"{recipe} {name}")
         rows.append({"subnet": name, "arch": arch, "genome": genome.tolist(), "params": parameter_count(supernet, genome),
                      "supernet_acc": round(shared.accuracy, 3), **alone, "standalone_epochs": epochs})
         print(f"{recipe:>11} {name:>8}: supernet {shared.accuracy:6.2f}%  alone ({epochs:g} epochs) "
@@ -174,6 +196,20 @@ def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> di
     return {**out, "rank_tau": tau, "train_seconds": trained.get("train_seconds"),
             "epochs": sum(config.phase_epochs), "standalone_epochs": epochs, "supernet": str(path),
             "supernet_digest": digest(path), "supernet_json": trained or None, "subnets": rows}
+
+
+def finetuned_winner(space, run_dir: Path, recipe: str, args, cache: StandaloneCache, device) -> dict:
+    """``apq finetune``'s result in ``run_dir`` (finetune.json) beside the same architecture trained
+    alone in fp32 with ``recipe``'s settings for its epochs: {``acc``, ``standalone_acc``, ...}."""
+    report_file = run_dir / "finetune.json"
+    if not report_file.is_file():
+        raise SystemExit(f"{run_dir} has no finetune.json; run 'apq finetune {run_dir}' first")
+    report = json.loads(report_file.read_text())
+    genome = np.asarray(report["genome"], dtype=np.int64)
+    alone = RecipeContext(space, recipe, args).standalone(genome, cache, device, "finetuned winner")
+    return {"acc": report["acc_after"], "standalone_acc": alone["standalone_acc"], "acc_before": report["acc_before"],
+            "run": str(run_dir), "arch": report["arch"], "teacher": report["teacher"],
+            "finetune_epochs": report["epochs"], "standalone_recipe": recipe}
 
 
 def better_recipe(recipes: dict) -> str:
@@ -197,6 +233,9 @@ def main() -> None:
     parser.add_argument("--cache", default=str(project_root() / "results" / "bench" / "supernet_standalone.json"))
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--data-dir")
+    parser.add_argument("--finetuned", metavar="RUN_DIR",
+                        help="a run after 'apq finetune': adds finetuned_winner (its accuracy vs the same "
+                             "architecture trained alone with the configured default recipe)")
     args = parser.parse_args()
     if args.subnets < 6:
         parser.error("--subnets must be at least 6")
@@ -209,9 +248,12 @@ def main() -> None:
     recipes = {recipe: bench_recipe(space, recipe, args, cache, device) for recipe in args.recipes}
     default = better_recipe(recipes)
     chosen = recipes[default]
+    configured = preset_config(args.preset).supernet.recipe
+    extra = {"finetuned_winner": finetuned_winner(space, Path(args.finetuned), configured, args, cache, device)
+             } if args.finetuned else {}
     write_json(args.out, {"space": space.name, "preset": args.preset, "settings": args.settings, "threads": threads,
                           "device": str(device), "recipes": recipes, "default_recipe": default,
-                          "configured_default": preset_config(args.preset).supernet.recipe,
+                          "configured_default": configured, **extra,
                           # the chosen recipe's rows in the format of the page (apq/report.py)
                           "supernet_json": chosen["supernet_json"],
                           "subnets": [{"subnet": r["subnet"], "supernet_test_acc": r["supernet_acc"],
