@@ -227,7 +227,7 @@ def fit_quant(task: Task, config: PredictorConfig, seed: int, fp32: MLPPredictor
         kind = selection["labels"].get(name, ACCURACY)
         fitted[name] = make_quant_model(name, config, fp32, fp32_dim, floor, seed)
         reports[name] = {**fit_and_test(fitted[name], task, task.pool, labels[kind]), "label": kind}
-    ensemble = make_ensemble(fitted) if "ensemble" in config.quant_models else None
+    ensemble = make_ensemble(fitted, config.ensemble_spread_penalty) if "ensemble" in config.quant_models else None
     if ensemble is not None:
         fitted["ensemble"] = ensemble
         reports["ensemble"] = {**task.held_out.report(ensemble.predict(task.test_xy()[0])),

@@ -66,6 +66,10 @@ class PredictorConfig(Settings):
     #: Folds of the cross-validation over the quantized training pool that picks the search's model
     #: and each model's label kind: every pool row validates once, and k fits per model stay cheap.
     selection_folds: int = 3
+    #: The ensemble predicts its members' mean minus this many standard deviations of their
+    #: predictions (0: the plain mean). Held-out random samples barely tell the two apart; under
+    #: search they differ: the GA climbs to where one member extrapolates (a linear model's corner).
+    ensemble_spread_penalty: float = 1.0
     #: Structured models' drop: hidden units of the MLP drop, Adam rate, L2 penalty (few weights, so a
     #: rate 10x the MLP's; they start at the mean drop).
     drop_hidden: int = 64
@@ -99,6 +103,8 @@ class PredictorConfig(Settings):
             problems.append(f"bit_merge must be one of {BIT_MERGES}")
         if set(self.quant_models) - set(QUANT_MODELS) or not {"transfer", "scratch"} <= set(self.quant_models):
             problems.append(f"quant_models must be among {QUANT_MODELS} and include transfer and scratch")
+        if self.ensemble_spread_penalty < 0:
+            problems.append("ensemble_spread_penalty must be >= 0")
         if self.selection_folds < 2:
             problems.append("selection_folds must be >= 2")
         if not 0 < self.cost_match_tolerance < 1:

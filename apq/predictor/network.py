@@ -201,23 +201,36 @@ class LinearOnBaseNet(nn.Module):
 
 
 class MeanEnsembleNet(nn.Module):
-    """The mean of several networks' predictions over the same encoding."""
+    """The mean of several networks' predictions over the same encoding, minus ``spread_penalty``
+    times their standard deviation (0: the plain mean; see :func:`pessimistic_mean`)."""
 
-    def __init__(self, members: list[nn.Module]):
+    def __init__(self, members: list[nn.Module], spread_penalty: float = 0.0):
         super().__init__()
-        if not members or len({(m.fp32_dim, m.bit_dim) for m in members}) != 1:
-            raise ValueError("an ensemble needs at least one member, all of one encoding width")
+        if not members or len({(m.fp32_dim, m.bit_dim) for m in members}) != 1 or spread_penalty < 0:
+            raise ValueError("an ensemble needs at least one member, all of one encoding width, and a spread "
+                             "penalty >= 0")
         self.members = nn.ModuleList(members)
         self.fp32_dim, self.bit_dim = members[0].fp32_dim, members[0].bit_dim
+        self.spread_penalty = float(spread_penalty)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+        return pessimistic_mean(torch.stack([m(x) for m in self.members]), self.spread_penalty)
 
     def forward_hot(self, *hot: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m.forward_hot(*hot) for m in self.members]).mean(dim=0)
+        return pessimistic_mean(torch.stack([m.forward_hot(*hot) for m in self.members]), self.spread_penalty)
 
     def shape(self) -> dict:
-        return {"type": "ensemble", "members": [m.shape() for m in self.members]}
+        return {"type": "ensemble", "members": [m.shape() for m in self.members], "spread_penalty": self.spread_penalty}
+
+
+def pessimistic_mean(predictions, penalty: float):
+    """Mean over the first axis of (members, N) predictions minus ``penalty`` x their population
+    standard deviation: where the members disagree (one extrapolating far from its training rows)
+    the ensemble trusts none of them. A torch tensor or numpy array in, the same kind (N,) out."""
+    if penalty == 0:
+        return predictions.mean(0)
+    std = predictions.std(0, correction=0) if isinstance(predictions, torch.Tensor) else predictions.std(0)
+    return predictions.mean(0) - penalty * std
 
 
 def build_network(shape: dict) -> nn.Module:
@@ -229,7 +242,8 @@ def build_network(shape: dict) -> nn.Module:
     if kind == "linear_on_base":
         return LinearOnBaseNet(build_network(shape["base"]), shape["bit_dim"])
     if kind == "ensemble":
-        return MeanEnsembleNet([build_network(member) for member in shape["members"]])
+        return MeanEnsembleNet([build_network(member) for member in shape["members"]],
+                               shape.get("spread_penalty", 0.0))
     if kind != "mlp":
         raise ValueError(f"unknown network type {kind!r}")
     return AccuracyMLP(**{k: v for k, v in shape.items() if k != "type"})

@@ -8,7 +8,8 @@ Models (``PredictorConfig.quant_models``; each fitted on the quantized training 
     structured_mlp      the same with a one-hidden-layer drop over the whole encoding
     structured_ridge    a fitted multiple of the fp32 predictor plus a ridge regression over the
                         whole encoding (closed form)
-    ensemble            the mean of transfer and the structured models (those present)
+    ensemble            the mean of transfer and the structured models (those present), minus
+                        ``ensemble_spread_penalty`` standard deviations of their predictions
 
 plus the reference they must beat, ``bits_ignored``: the fp32 predictor on the architecture part.
 
@@ -25,6 +26,7 @@ import numpy as np
 from apq.predictor.config import PredictorConfig
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.intervals import HeldOut
+from apq.predictor.network import pessimistic_mean
 from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, RidgeQuantPredictor,
                                      StructuredQuantPredictor)
 
@@ -32,8 +34,11 @@ from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, R
 ACCURACY = "accuracy"
 #: Models the ensemble averages (those of them that are fitted).
 ENSEMBLE_MEMBERS = ("transfer", "structured_linear", "structured_mlp", "structured_ridge")
-#: Models that are never the search's predictor: scratch is transfer's comparison, bits_ignored the reference.
-NOT_SELECTABLE = ("scratch", "bits_ignored")
+#: Models that are never the search's predictor: scratch is transfer's comparison, bits_ignored the
+#: reference; structured_ridge ranks held-out samples well but is linear in the encoding, so the GA
+#: drives it to a corner where it extrapolates (it predicted 99.6-100.2 % for joint winners that
+#: measured 89.2-89.3 % on validation, fpga tight, 2026-12-03): it serves as an ensemble member.
+NOT_SELECTABLE = ("scratch", "bits_ignored", "structured_ridge")
 
 
 def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float,
@@ -53,10 +58,10 @@ def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp3
     raise ValueError(f"unknown quantization-aware model {name!r}")
 
 
-def make_ensemble(fitted: dict[str, MLPPredictor]) -> EnsemblePredictor | None:
-    """The fitted mean of the ensemble's members among ``fitted``; None with fewer than two."""
+def make_ensemble(fitted: dict[str, MLPPredictor], spread_penalty: float = 0.0) -> EnsemblePredictor | None:
+    """The fitted (pessimistic) mean of the ensemble's members among ``fitted``; None with fewer than two."""
     members = [fitted[name] for name in ENSEMBLE_MEMBERS if name in fitted]
-    return EnsemblePredictor(tuple(members)).fit() if len(members) >= 2 else None
+    return EnsemblePredictor(tuple(members), spread_penalty).fit() if len(members) >= 2 else None
 
 
 def on_accuracy_scale(label: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -104,9 +109,10 @@ def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_
     ``X`` (N, dim), ``y`` (N,) accuracy, ``labels`` {kind: (N,)}, ``latency_ms`` (N,): the pool rows.
     Returns ``{"folds", "scores": {model: {kind: {pairwise_acc, pairwise_acc_cost_matched, score}}},
     "labels": {model: best kind}, "selected": best model}``. Scratch is not fitted here (never
-    selected; it is fitted on accuracy), bits_ignored is scored for comparison.
+    selected; it is fitted on accuracy), bits_ignored is scored for comparison, structured_ridge
+    for its label kind as an ensemble member.
     """
-    names = [n for n in config.quant_models if n not in ("ensemble", *NOT_SELECTABLE)]
+    names = [n for n in config.quant_models if n not in ("ensemble", "scratch", "bits_ignored")]
     parts = folds(len(y), config.selection_folds, seed)
     predictions: dict[tuple[str, str], list[np.ndarray]] = {}
     for part in parts:
@@ -130,7 +136,8 @@ def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_
     best_label = {name: max(by_kind, key=lambda k: _order(by_kind[k])) for name, by_kind in scores.items()}
     members = [n for n in ENSEMBLE_MEMBERS if n in names]
     if "ensemble" in config.quant_models and len(members) >= 2:
-        mean = [np.mean([predictions[(m, best_label[m])][i] for m in members], axis=0) for i in range(len(parts))]
+        mean = [pessimistic_mean(np.stack([predictions[(m, best_label[m])][i] for m in members]),
+                                 config.ensemble_spread_penalty) for i in range(len(parts))]
         scores["ensemble"], best_label["ensemble"] = {"members": score(mean)}, "members"
     candidates = [n for n in scores if n not in NOT_SELECTABLE]
     selected = max(candidates, key=lambda n: _order(scores[n][best_label[n]]))

@@ -10,7 +10,8 @@
 - :class:`BitsIgnoredPredictor`: the reference every quantization-aware model must beat, the
   fp32 predictor on the architecture part of the encoding, shifted by the mean accuracy lost to
   quantization on its training rows (the shift changes no ranking, only the RMSE).
-- :class:`EnsemblePredictor`: the mean of fitted quantization-aware predictors.
+- :class:`EnsemblePredictor`: the mean of fitted quantization-aware predictors, optionally minus a
+  multiple of their spread.
 
 All follow :class:`apq.predictor.estimator.MLPPredictor`'s fit / predict / predict_hot and save
 and load through :mod:`apq.predictor.load` like it.
@@ -104,13 +105,14 @@ class BitsIgnoredPredictor(MLPPredictor):
 
 
 class EnsemblePredictor(MLPPredictor):
-    """The mean prediction of ``members`` (fitted predictors over the same encoding); ``fit`` is a no-op
-    (the members are fitted already), so the ensemble costs no training of its own."""
+    """The mean prediction of ``members`` (fitted predictors over the same encoding) minus
+    ``spread_penalty`` standard deviations of theirs; ``fit`` is a no-op (the members are fitted
+    already), so the ensemble costs no training of its own."""
 
-    def __init__(self, members: tuple = (), device: str | None = None):
+    def __init__(self, members: tuple = (), spread_penalty: float = 0.0, device: str | None = None):
         super().__init__(device=device)
-        self.members = tuple(members)
+        self.members, self.spread_penalty = tuple(members), spread_penalty
 
     def fit(self, X=None, y=None, X_val=None, y_val=None) -> "EnsemblePredictor":
-        net = MeanEnsembleNet([copy.deepcopy(m.network_).cpu() for m in self.members])
+        net = MeanEnsembleNet([copy.deepcopy(m.network_).cpu() for m in self.members], self.spread_penalty)
         return self.set_network(net, float(np.mean([m.y_mean_ for m in self.members])))

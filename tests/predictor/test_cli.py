@@ -30,7 +30,7 @@ def test_end_to_end_writes_checkpoints_and_metrics(smoke_run, monkeypatch):
     lo, hi = quant["transfer"]["pairwise_acc_ci"]
     assert lo <= quant["transfer"]["pairwise_acc"] <= hi
     selection = metrics["quant_selection"]
-    assert quant["selected"] == selection["selected"] not in ("scratch", "bits_ignored")
+    assert quant["selected"] == selection["selected"] not in ("scratch", "bits_ignored", "structured_ridge")
     assert set(selection["scores"]) == QUANT_MODELS - {"scratch"}
     curve = metrics["quant_budget_curve"]
     assert [c["n_train"] for c in curve][:2] == [10, 20] and curve[-1]["n_train"] == metrics["quant"]["transfer"]["n_train"]

@@ -69,6 +69,20 @@ def test_ridge_network_computes_the_fitted_regression(fitted, space2):
     assert np.allclose(model.predict_hot(Encoder(space2).hot_indices(quant.genomes)), expected, atol=1e-3)
 
 
+def test_pessimistic_ensemble_subtracts_the_members_spread(fitted, space2, tmp_path):
+    fp32, dim, quant = fitted
+    X = quant.encodings
+    members = (RidgeQuantPredictor(dim, fp32).fit(X, quant.accuracy),
+               StructuredQuantPredictor(dim, fp32, **{**DROP, "max_epochs": 3}).fit(X, quant.accuracy))
+    each = np.stack([m.predict(X) for m in members])
+    model = EnsemblePredictor(members, spread_penalty=1.5).fit()
+    expected = each.mean(0) - 1.5 * each.std(0)
+    assert np.allclose(model.predict(X), expected, atol=1e-3)
+    assert np.allclose(model.predict_hot(Encoder(space2).hot_indices(quant.genomes)), expected, atol=1e-3)
+    loaded = load_quant_predictor(space2, save_predictor(model, tmp_path / "quant.pt", "quant", space2))
+    assert loaded.network_.spread_penalty == 1.5 and np.allclose(loaded.predict(X), expected, atol=1e-3)
+
+
 def test_saturates_at_chance():
     net = StructuredQuantNet(MLPPredictor(hidden_size=8).fit(np.eye(4, dtype=np.float32), np.full(4, 90.0,
                                                                                                np.float32)).network_,
