@@ -50,10 +50,15 @@ class SearchConfig(Settings):
     #: over-predicted: the winner's curse). 1 = the predicted best, nothing measured. 4 is
     #: provisional, to be chosen with ``bench/search_quality.py --rerank-k 1 4 8``.
     rerank_k: int = 4
+    #: Genes (of canonical genomes) in which every two sub-nets of a shortlist differ at least.
+    #: 1: any two distinct sub-nets. More spreads the k measurements over regions of the space
+    #: instead of near copies of the predicted winner, whose prediction errors they share.
+    rerank_min_distance: int = 1
 
     def __post_init__(self) -> None:
         problems = [f"{f} must be >= 1" for f in ("population", "mutation_children", "crossover_children",
-                                                  "seed_pool", "child_pool", "default_budget_samples", "rerank_k")
+                                                  "seed_pool", "child_pool", "default_budget_samples", "rerank_k",
+                                                  "rerank_min_distance")
                     if getattr(self, f) < 1]
         problems += [f"{f} must be >= 0" for f in ("generations", "torch_threads") if getattr(self, f) < 0]
         if not 0 < self.parent_fraction <= 1 or self.n_parents < 2:

@@ -109,18 +109,20 @@ def measure(reranker: Reranker, genomes: list[np.ndarray]) -> list[dict]:
 
 
 def shortlist(space: SearchSpace, pool: Batch, sources: np.ndarray, first: Batch, first_source: str,
-              constraint: Constraint, k: int) -> tuple[Batch, list[str]]:
+              constraint: Constraint, k: int, min_distance: int = 1) -> tuple[Batch, list[str]]:
     """Up to ``k`` genomes of distinct sub-nets within ``constraint``: ``first`` (the method's
-    predicted winner), then the rest of ``pool`` best predicted first (ties: lower latency first).
-    ``sources`` (N,) names the method that found each pool row; returns the rows and their sources."""
+    predicted winner), then the rest of ``pool`` best predicted first (ties: lower latency first),
+    each differing from every one taken before in at least ``min_distance`` genes of its canonical
+    genome (1: any other sub-net). ``sources`` (N,) names the method that found each pool row;
+    returns the rows and their sources."""
     feasible = np.flatnonzero(pool.metric(constraint.metric) <= constraint.limit)
     order = feasible[np.lexsort((pool.latency_ms[feasible], -pool.acc[feasible]))]
-    seen, picked = {space.canonical(first.genomes[:1])[0].tobytes()}, []
-    for row, key in _canonical_in_order(space, pool.genomes, order):
+    taken, picked = [space.canonical(first.genomes[:1])[0]], []
+    for row, canonical in _canonical_in_order(space, pool.genomes, order):
         if len(picked) + 1 >= k:
             break
-        if key not in seen:
-            seen.add(key)
+        if np.count_nonzero(np.asarray(taken) != canonical, axis=1).min() >= min_distance:
+            taken.append(canonical)
             picked.append(row)
     rows = pool.take(np.asarray(picked, dtype=np.int64))
     rows = replace(rows, genomes=rows.genomes.astype(np.int64))
@@ -128,13 +130,12 @@ def shortlist(space: SearchSpace, pool: Batch, sources: np.ndarray, first: Batch
 
 
 def _canonical_in_order(space: SearchSpace, genomes: np.ndarray, order: np.ndarray, chunk: int = 256):
-    """(row, canonical genome bytes) of ``order``'s rows, canonicalised a chunk at a time: a
-    shortlist scan stops after a few rows, and a whole search's pool (~360k rows) would cost
-    ~0.4 s and ~185 MB to canonicalise at once."""
+    """(row, canonical genome) of ``order``'s rows, canonicalised a chunk at a time: a shortlist
+    scan stops after a few rows, and a whole search's pool (~360k rows) would cost ~0.4 s and
+    ~185 MB to canonicalise at once."""
     for start in range(0, len(order), chunk):
         rows = order[start:start + chunk]
-        for row, canonical in zip(rows, space.canonical(genomes[rows])):
-            yield int(row), canonical.tobytes()
+        yield from zip(rows.tolist(), space.canonical(genomes[rows]))
 
 
 @dataclass

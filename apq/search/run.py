@@ -96,20 +96,20 @@ def _joint_winner(ga_result: methods.MethodResult, front: Batch, constraint: Con
     return max(candidates, key=lambda c: float(c[0].acc[0]))
 
 
-def rerank(space: SearchSpace, outcome: SearchOutcome, reranker: Reranker, k: int) -> float:
-    """Measure each method's shortlist of ``k`` and make its best measured candidate its winner
+def rerank(space: SearchSpace, outcome: SearchOutcome, reranker: Reranker, k: int, min_distance: int = 1) -> float:
+    """Measure each method's shortlist of ``k`` (sub-nets ``min_distance`` genes apart) and make its best measured candidate its winner
     (``outcome.winner``/``winner_method`` for the joint search, ``best`` for a baseline); fills
     ``outcome.reranked``. Returns the wall seconds spent measuring."""
     ga, nsga = outcome.joint
     pool = Batch.concat([ga.candidates.batch(), nsga.candidates.batch()])
     sources = np.repeat(np.array(["ga", "nsga2"]), [len(ga.candidates), len(nsga.candidates)])
     lists = {"joint": Shortlist(*shortlist(space, pool, sources, outcome.winner, outcome.winner_method,
-                                           outcome.constraint, k))}
+                                           outcome.constraint, k, min_distance))}
     for name, result in outcome.baselines.items():
         if result.best is not None:
             rows = result.rerank_pool.batch()
             lists[name] = Shortlist(*shortlist(space, rows, np.full(len(rows), name), result.best, name,
-                                               outcome.constraint, k))
+                                               outcome.constraint, k, min_distance))
     seconds = measure_shortlists(reranker, lists, space)
     for name, entry in lists.items():
         best = entry.rows.take([entry.chosen])
@@ -158,7 +158,7 @@ def search_and_write(run_dir: Path, table: CostTable, predictor: AccuracyPredict
                         f"{config.generations} generations (the cheapest costs {low:.6g}); loosen the limit "
                         "or raise --generations")
     seconds = time.perf_counter() - started
-    rerank_seconds = rerank(space, outcome, reranker, config.rerank_k) if reranking else 0.0
+    rerank_seconds = rerank(space, outcome, reranker, config.rerank_k, config.rerank_min_distance) if reranking else 0.0
     context = {"space": space.name, "target": table.target.name, "run": run_dir.name}
     resolved = {**context, "apq_version": __version__, "seed": seed, "preset": preset.to_dict(),
                 "search": config.to_dict(), "constraint": constraint.to_dict(),

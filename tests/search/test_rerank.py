@@ -49,6 +49,23 @@ def test_shortlist_is_the_predicted_winner_then_the_best_feasible_distinct_subne
     assert len(few) == 4  # fewer distinct feasible sub-nets than k
 
 
+def test_shortlist_keeps_its_subnets_min_distance_genes_apart():
+    space = create_space("fmnist")
+    base = sample(space, 1, np.random.default_rng(2))[0]
+    near, far = base.copy(), base.copy()
+    near[space.slices["kernel"].start] = (base[space.slices["kernel"].start] + 1) % 3  # 1 gene away
+    far[space.slices["mid"]] = (base[space.slices["mid"]] + 1) % 2  # every middle-channel gene changed
+    far_genes = int(np.count_nonzero(space.canonical(far[None]) != space.canonical(base[None])))
+    assert far_genes >= 3
+    pool = _pool(np.stack([near, far]), acc=[95, 94], latency=[1, 1])
+    first = _pool(base[None], [96], [1])
+    sources = np.array(["ga", "ga"])
+    close, _ = shortlist(space, pool, sources, first, "ga", Constraint("latency_ms", 2.0), k=3)
+    assert len(close) == 3  # min_distance 1: any other sub-net
+    spread, _ = shortlist(space, pool, sources, first, "ga", Constraint("latency_ms", 2.0), k=3, min_distance=2)
+    assert spread.genomes.tolist() == [base.tolist(), far.tolist()]  # the near copy is skipped
+
+
 def test_canonical_genomes_are_equal_exactly_for_the_same_subnet():
     space = create_space("fmnist")
     g = sample(space, 50, np.random.default_rng(1))
