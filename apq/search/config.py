@@ -51,9 +51,10 @@ class SearchConfig(Settings):
     #: provisional, to be chosen with ``bench/search_quality.py --rerank-k 1 4 8``.
     rerank_k: int = 4
     #: Genes (of canonical genomes) in which every two sub-nets of a shortlist differ at least.
-    #: 1: any two distinct sub-nets. More spreads the k measurements over regions of the space
-    #: instead of near copies of the predicted winner, whose prediction errors they share.
-    rerank_min_distance: int = 1
+    #: 1: any two distinct sub-nets. 16 (a quarter of fmnist's 64 genes) spreads the k
+    #: measurements over regions of the space instead of near copies of the predicted winner,
+    #: whose prediction errors they share (pilot in docs/decisions.md).
+    rerank_min_distance: int = 16
 
     def __post_init__(self) -> None:
         problems = [f"{f} must be >= 1" for f in ("population", "mutation_children", "crossover_children",
@@ -87,7 +88,7 @@ class SearchConfig(Settings):
 
 SEARCH_PRESETS = {
     "smoke": SearchConfig("smoke", population=40, mutation_children=20, crossover_children=20, generations=8,
-                          default_budget_samples=200, rerank_k=2),
+                          default_budget_samples=200, rerank_k=2, rerank_min_distance=1),
     "default": SearchConfig("default"),
     "full": SearchConfig("full", generations=600, default_budget_samples=5000),
 }
