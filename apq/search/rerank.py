@@ -117,25 +117,30 @@ def shortlist(space: SearchSpace, pool: Batch, sources: np.ndarray, first: Batch
     returns the rows and their sources."""
     feasible = np.flatnonzero(pool.metric(constraint.metric) <= constraint.limit)
     order = feasible[np.lexsort((pool.latency_ms[feasible], -pool.acc[feasible]))]
-    taken, picked = [space.canonical(first.genomes[:1])[0]], []
-    for row, canonical in _canonical_in_order(space, pool.genomes, order):
+    taken, picked = space.canonical(first.genomes[:1]), []
+    for rows, canonical in _canonical_chunks(space, pool.genomes, order):
+        while len(picked) + 1 < k:
+            distance = np.count_nonzero(canonical[:, None, :] != taken[None], axis=2).min(axis=1)  # (chunk,)
+            far = np.flatnonzero(distance >= min_distance)
+            if not len(far):
+                break
+            taken = np.vstack([taken, canonical[far[0]]])
+            picked.append(int(rows[far[0]]))
+            rows, canonical = rows[far[0] + 1:], canonical[far[0] + 1:]
         if len(picked) + 1 >= k:
             break
-        if np.count_nonzero(np.asarray(taken) != canonical, axis=1).min() >= min_distance:
-            taken.append(canonical)
-            picked.append(row)
     rows = pool.take(np.asarray(picked, dtype=np.int64))
     rows = replace(rows, genomes=rows.genomes.astype(np.int64))
     return Batch.concat([first, rows]), [first_source] + [str(s) for s in sources[picked]]
 
 
-def _canonical_in_order(space: SearchSpace, genomes: np.ndarray, order: np.ndarray, chunk: int = 256):
-    """(row, canonical genome) of ``order``'s rows, canonicalised a chunk at a time: a shortlist
-    scan stops after a few rows, and a whole search's pool (~360k rows) would cost ~0.4 s and
-    ~185 MB to canonicalise at once."""
+def _canonical_chunks(space: SearchSpace, genomes: np.ndarray, order: np.ndarray, chunk: int = 256):
+    """(rows (C,), their canonical genomes (C, n_genes)) of ``order``, a chunk at a time: a
+    shortlist scan stops after a few rows, and a whole search's pool (~360k rows) would cost
+    ~0.4 s and ~185 MB to canonicalise at once."""
     for start in range(0, len(order), chunk):
         rows = order[start:start + chunk]
-        yield from zip(rows.tolist(), space.canonical(genomes[rows]))
+        yield rows, space.canonical(genomes[rows])
 
 
 @dataclass
