@@ -16,10 +16,11 @@ and Kendall's tau between the two. Stand-alone results (minutes each) are cached
 and settings in ``--cache`` (default ``results/bench/supernet_standalone.json``), so reruns reuse
 them. Writes ``results/bench/supernet.json``: ``recipes.<recipe>`` = {``largest``, ``middle``,
 ``smallest``: {``supernet_acc``, ``standalone_acc``}, ``rank_tau``, ``train_seconds``,
-``subnets``}, ``default_recipe``, and with ``--finetuned RUN_DIR`` (a run after ``apq finetune``)
-``finetuned_winner`` = {``acc``, ``standalone_acc``}: the fine-tuned quantized winner's test
-accuracy beside its architecture trained alone in fp32 (configured recipe, its epochs). ``default_recipe``: the recipe with the higher tau (two decimals), then the
-higher mean supernet accuracy of the three named sub-nets. Hours on the default preset here.
+``subnets``}, and ``default_recipe``: the recipe with the higher tau (two decimals), then the
+higher mean supernet accuracy of the three named sub-nets. With ``--finetuned RUN_DIR`` (a run
+after ``apq finetune``) also ``finetuned_winner`` = {``acc``, ``standalone_acc``}: the fine-tuned
+quantized winner's test accuracy beside its architecture trained alone in fp32 (the configured
+recipe's settings and epochs). Hours on the default preset here.
 """
 from __future__ import annotations
 

@@ -89,6 +89,13 @@ def linear_of_ones(layer: nn.Linear, cols: torch.Tensor, on: torch.Tensor) -> to
     return nn.functional.embedding_bag(cols, _weight_rows(layer), per_sample_weights=on, mode="sum") + layer.bias
 
 
+def whole_encoding(fp32_dim: int, fp32_cols: torch.Tensor, fp32_on: torch.Tensor, bit_cols: torch.Tensor,
+                   bit_on: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cols, on) of the whole encoding's ones from its fp32 and bit parts' (bit columns shifted
+    past the fp32 part), for :func:`linear_of_ones` over the whole encoding."""
+    return torch.cat([fp32_cols, bit_cols + fp32_dim], dim=1), torch.cat([fp32_on, bit_on], dim=1)
+
+
 def _weight_rows(layer: nn.Linear) -> torch.Tensor:
     """``layer.weight`` transposed to (in, out) rows for embedding_bag, cached on the layer until the
     weight changes (a new tensor, or an in-place update, which bumps its version counter): the copy
@@ -153,8 +160,7 @@ class StructuredQuantNet(nn.Module):
         if self.drop_kind == "linear":
             drop = linear_of_ones(self.drop, bit_cols, bit_on)
         else:
-            cols = torch.cat([fp32_cols, bit_cols + self.fp32_dim], dim=1)
-            hidden = linear_of_ones(self.drop[0], cols, torch.cat([fp32_on, bit_on], dim=1))
+            hidden = linear_of_ones(self.drop[0], *whole_encoding(self.fp32_dim, fp32_cols, fp32_on, bit_cols, bit_on))
             drop = self.drop[2](torch.relu(hidden))
         return self._combine(base, drop)
 
@@ -193,8 +199,8 @@ class LinearOnBaseNet(nn.Module):
                     bit_on: torch.Tensor) -> torch.Tensor:
         """``forward`` from where the encoding's ones are (see :meth:`AccuracyMLP.forward_hot`)."""
         base = self.base.forward_hot(fp32_cols, fp32_on, bit_cols, bit_on)
-        cols = torch.cat([fp32_cols, bit_cols + self.fp32_dim], dim=1)
-        return self.scale * base + linear_of_ones(self.linear, cols, torch.cat([fp32_on, bit_on], dim=1)).squeeze(-1)
+        whole = whole_encoding(self.fp32_dim, fp32_cols, fp32_on, bit_cols, bit_on)
+        return self.scale * base + linear_of_ones(self.linear, *whole).squeeze(-1)
 
     def shape(self) -> dict:
         return {"type": "linear_on_base", "base": self.base.shape(), "bit_dim": self.bit_dim}
