@@ -302,18 +302,41 @@ def quant_figures(r: dict) -> list[Figure]:
     return out
 
 
+def _recipe_figures(name: str, r: dict, default: bool) -> list[Figure]:
+    """One recipe's rows; the targets of issue 18 apply to the default recipe only."""
+    def target(text: str, met: bool) -> tuple[str, bool | None]:
+        return (text, met) if default else ("", None)
+
+    big, small = r["largest"], r["smallest"]
+    gaps = {n: r[n]["supernet_acc"] - r[n]["standalone_acc"] for n in ("smallest", "middle", "largest")}
+    tau = r["rank_tau"]
+    label = f"{name}{' (default)' if default else ''}"
+    return [
+        Figure(f"{label}: training time", f"{r['train_seconds']:.0f} s", *target("<= 1200 s", r["train_seconds"] <= 1200)),
+        Figure(f"{label}: largest / smallest sub-net inside the supernet, test top-1",
+               f"{big['supernet_acc']:.2f} % / {small['supernet_acc']:.2f} %",
+               *target(">= 92.0 / 89.0", big["supernet_acc"] >= 92.0 and small["supernet_acc"] >= 89.0)),
+        Figure(f"{label}: Kendall tau, inside the supernet vs trained alone for {r['standalone_epochs']:g} epochs "
+               f"({len(r['subnets'])} sub-nets)", "undefined" if tau is None else f"{tau:.2f}",
+               *target(">= 0.8", tau is not None and tau >= 0.8)),
+        Figure(f"{label}: smallest / middle / largest, inside the supernet minus trained alone, test top-1",
+               " / ".join(f"{r[n]['supernet_acc']:.2f} vs {r[n]['standalone_acc']:.2f} ({gaps[n]:+.2f})"
+                          for n in ("smallest", "middle", "largest")),
+               *target("smallest >= -1.0, largest >= -0.5", gaps["smallest"] >= -1.0 and gaps["largest"] >= -0.5)),
+    ]
+
+
 def supernet_figures(r: dict) -> list[Figure]:
-    out = []
-    trained = r.get("supernet_json")
-    if trained:
-        big, small = trained["largest_test_acc"], trained["smallest_test_acc"]
-        out.append(Figure("supernet: largest / smallest sub-net, test top-1", f"{big:.2f} % / {small:.2f} %",
-                          ">= 92.0 / 89.0", big >= 92.0 and small >= 89.0))
-        out.append(Figure("supernet training time", f"{trained['train_seconds']:.0f} s", "<= 1200 s",
-                          trained["train_seconds"] <= 1200))
-    for row in r["subnets"]:
-        out.append(Figure(f"{row['subnet']} sub-net: inside the supernet vs trained alone for {row['scratch_epochs']:g} "
-                          f"epochs, test top-1", f"{row['supernet_test_acc']:.2f} % vs {row['scratch_test_acc']:.2f} %"))
+    """Each recipe at the same training budget (the chosen default first), then the fine-tuned winner."""
+    default = r["default_recipe"]
+    out = [Figure("default recipe (higher rank tau, then accuracy)", default)]
+    for name in sorted(r["recipes"], key=lambda n: n != default):
+        out += _recipe_figures(name, r["recipes"][name], name == default)
+    winner = r.get("finetuned_winner")
+    if winner:
+        out.append(Figure(f"fine-tuned quantized winner vs its architecture trained alone in fp32 ({winner['arch']})",
+                          f"{winner['acc']:.2f} % vs {winner['standalone_acc']:.2f} % (before fine-tuning "
+                          f"{winner['acc_before']:.2f} %)", ">= trained alone", winner["acc"] >= winner["standalone_acc"]))
     return out
 
 
@@ -352,6 +375,13 @@ def search_quality_figures(r: dict) -> list[Figure]:
                               "; ".join(f"{n.replace('_', ' ')} {g['before']:+.2f} / "
                                         + ("n/a" if g.get("after") is None else f"{g['after']:+.2f}")
                                         for n, g in others.items())))
+        room = c.get("headroom", {})
+        if "ceiling_minus_w4a4" in room:
+            levels = room["levels"]
+            out.append(Figure(f"{case}: headroom, fp32 validation accuracy of the best architecture that fits at "
+                              f"each uniform width ({', '.join(levels)})",
+                              " / ".join(f"{v['measured_fp32_val_acc']:.2f}" for v in levels.values())
+                              + f" %: narrowest minus W4A4 {room['ceiling_minus_w4a4']:+.2f} points"))
         if len(c.get("by_k", {})) > 1:
             out.append(Figure(f"{case}: mean measured accuracy by k (joint; best uniform)",
                               "; ".join(f"k={k}: {m['joint']:.2f} %" + (f", {m['best_uniform']:.2f} %" if "best_uniform"

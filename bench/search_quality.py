@@ -34,6 +34,8 @@ favours the baseline, so a margin over it is conservative. ``winners_curse`` hol
 measured (test) accuracy before re-ranking (the k = 1 run: the predictor's winner) and after (at
 ``--compare-k``: the re-ranking's validation accuracy minus the test accuracy, and the predictor's
 value minus it). ``by_k`` holds each method's mean measured accuracy at every k (to choose k).
+``headroom`` (:func:`headroom`) bounds what any bit policy can buy at the case's budget: the fp32
+accuracy of the best architecture that fits at each uniform width, narrowest minus W4A4.
 """
 from __future__ import annotations
 
@@ -50,12 +52,17 @@ from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.io import write_json
 from apq.report import bench_arguments
-from apq.search.methods import bit_index, frozen_columns
+from apq.predictor.load import load_fp32_predictor
+from apq.samples.evaluate import SampleJob, context, evaluate_fp32, release_context
+from apq.search.constraint import Constraint
+from apq.search.methods import bit_index, frozen_columns, uniform_precision
+from apq.search.problem import Problem
 from apq.search.outputs import results_dir
 from apq.search.variation import Variation
 from apq.space.genome import Rules
 from apq.space.registry import create_space
 from apq.space.space import BIT_GENES
+from apq.stages.layout import supernet_path
 from apq.quant.winner import WINNER
 from apq.verify.run import PARTIAL, REPORT, candidates, verified_results, write_partial
 from apq.verify.stats import bootstrap_diffs, discordant, mcnemar_exact, unpack_correct
@@ -80,6 +87,39 @@ def w8a8_latencies(target_name: str) -> np.ndarray:
 
 def budget_limit(target: str, budget: str) -> float:
     return round(float(np.quantile(w8a8_latencies(target), BUDGETS[budget])), 4)
+
+
+def headroom(target: str, limit: float, preset: str, seed: int = 0) -> dict:
+    """What a bit policy can buy at ``limit``: per bit width b of the space, the architecture with the
+    best fp32-predicted accuracy whose latency fits with every searchable layer at WbAb (a GA over
+    architecture and channels, scored by the fp32 predictor), its predicted and measured fp32
+    validation accuracy (the fp32 samples' procedure). Costs fall with bits on every target, so the
+    narrowest width's architecture bounds what any policy can afford; ``ceiling_minus_w4a4`` is its
+    measured fp32 accuracy minus W4A4's, in points (how far mixed precision can move the architecture
+    past uniform W4A4 before paying any quantization loss). Seconds on the CPU."""
+    run_config = preset_config(preset)
+    space = create_space(SPACE)
+    problem = Problem(CostTable(space, create_target(target)), load_fp32_predictor(space),
+                      Constraint("latency_ms", limit, "user"), quant=False)
+    job = SampleJob(SPACE, "fp32", run_config.preset, run_config.samples, run_config.quant,
+                    str(supernet_path(space.name)), None)
+    levels = {}
+    try:
+        for bits in sorted(int(b) for b in space.bit_choices):
+            best = uniform_precision(problem, run_config.search, [seed, bits], bits=bits).best
+            if best is None:
+                continue
+            measured = evaluate_fp32(context(job), best.genomes[0], run_config.samples)
+            levels[f"w{bits}a{bits}"] = {"genome": best.genomes[0].tolist(), "latency_ms": float(best.latency_ms[0]),
+                                         "predicted_fp32_acc": float(best.acc[0]),
+                                         "measured_fp32_val_acc": float(measured.accuracy)}
+    finally:
+        release_context()
+    out = {"levels": levels}
+    if "w4a4" in levels:  # levels run narrowest first: the first one is the ceiling
+        ceiling = next(iter(levels.values()))["measured_fp32_val_acc"]
+        out["ceiling_minus_w4a4"] = ceiling - levels["w4a4"]["measured_fp32_val_acc"]
+    return out
 
 
 def run_name(budget: str, seed: int, k: int) -> str:
@@ -269,8 +309,9 @@ def main() -> None:
     done = Parallel(n_jobs=args.jobs)(delayed(run_seed)(t, b, limits[t, b], s, ks, args.preset, args.threads,
                                                         args.rerank_jobs) for t, b, s in keys)
     units = {(t, b, s, k): unit for (t, b, s), per_k in zip(keys, done) for k, unit in per_k.items()}
-    cases = [summarise_case(t, b, limits[t, b], args.seeds, ks, compare_k,
-                            {(s, k): units[t, b, s, k] for s in args.seeds for k in ks}) for t, b in limits]
+    cases = [{**summarise_case(t, b, limits[t, b], args.seeds, ks, compare_k,
+                               {(s, k): units[t, b, s, k] for s in args.seeds for k in ks}),
+              "headroom": headroom(t, limits[t, b], args.preset)} for t, b in limits]
     write_json(args.out, {"space": SPACE, "preset": args.preset, "budgets": BUDGETS,
                           "budget_definition": f"percentile of uniform W8A8 latency over {BUDGET_SAMPLES} random valid "
                                                f"architectures (seed {BUDGET_SEED})",

@@ -53,6 +53,12 @@ from apq.supernet.network import Supernet
 from apq.supernet.train import train_standalone, training_threads
 
 NAMED = ("smallest", "middle", "largest")
+#: The supernet settings a stand-alone training and its evaluation read (train_standalone's
+#: ``full``-phase recipe, the data subsets, BN re-calibration, evaluation): its cache key holds these
+#: and no others, so recipes that share them share their stand-alone results at equal epochs.
+STANDALONE_SETTINGS = ("batch_size", "lr_full", "warmup_steps", "momentum", "weight_decay", "label_smoothing",
+                       "flip", "crop_pad", "max_steps_per_phase", "bn_calib_images", "bn_calib_batch", "eval_batch",
+                       "train_subset", "test_subset", "channels_last")
 
 
 def middle_genome(net: Supernet) -> np.ndarray:
@@ -150,7 +156,7 @@ class RecipeContext:
         self.run_config = apply_settings(preset_config(args.preset), [*args.settings, f"supernet.recipe={recipe}"])
         self.config, self.seed = self.run_config.supernet, self.run_config.preset.seed
         self.epochs = args.epochs if args.epochs is not None else sum(self.config.phase_epochs)
-        trained_with = {k: v for k, v in self.config.to_dict().items() if k not in ("name", "num_threads")}
+        trained_with = {k: v for k, v in self.config.to_dict().items() if k in STANDALONE_SETTINGS}
         self.settings = {"supernet": trained_with, "seed": self.seed, "preset": self.run_config.preset.to_dict()}
 
     @cached_property
@@ -248,18 +254,12 @@ def main() -> None:
     cache = StandaloneCache(Path(args.cache))
     recipes = {recipe: bench_recipe(space, recipe, args, cache, device) for recipe in args.recipes}
     default = better_recipe(recipes)
-    chosen = recipes[default]
     configured = preset_config(args.preset).supernet.recipe
     extra = {"finetuned_winner": finetuned_winner(space, Path(args.finetuned), configured, args, cache, device)
              } if args.finetuned else {}
     write_json(args.out, {"space": space.name, "preset": args.preset, "settings": args.settings, "threads": threads,
                           "device": str(device), "recipes": recipes, "default_recipe": default,
                           "configured_default": configured, **extra,
-                          # the chosen recipe's rows in the format of the page (apq/report.py)
-                          "supernet_json": chosen["supernet_json"],
-                          "subnets": [{"subnet": r["subnet"], "supernet_test_acc": r["supernet_acc"],
-                                       "scratch_test_acc": r["standalone_acc"], "scratch_epochs": r["standalone_epochs"]}
-                                      for r in chosen["subnets"] if r["subnet"] in NAMED],
                           "created": time.strftime("%Y-%m-%d %H:%M:%S")})
     print(args.out)
 

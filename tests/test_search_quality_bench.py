@@ -78,3 +78,16 @@ def test_a_run_reuses_the_verified_winners_of_its_seeds_other_runs(tmp_path):
     assert "paired" not in partial["results"]["random"] and (run / "winner.pt").read_bytes() == b"model"
     bench.reuse_verified(run, (donor,))  # a run with a partial file is left alone
     assert json.loads((run / "verify.partial.json").read_text()) == partial
+
+
+def test_headroom_measures_the_best_architecture_each_uniform_width_can_afford(smoke_upstream, tmp_path):
+    from tests.helpers.roots import copy_upstream
+
+    copy_upstream(smoke_upstream, tmp_path)
+    limit = bench.budget_limit("fpga", "mid")
+    out = bench.headroom("fpga", limit, "smoke")
+    assert list(out["levels"]) == ["w2a2", "w4a4", "w6a6", "w8a8"]  # narrowest first
+    for level in out["levels"].values():
+        assert level["latency_ms"] <= limit and 0 <= level["measured_fp32_val_acc"] <= 100
+    assert out["ceiling_minus_w4a4"] == pytest.approx(
+        out["levels"]["w2a2"]["measured_fp32_val_acc"] - out["levels"]["w4a4"]["measured_fp32_val_acc"])

@@ -40,3 +40,16 @@ def test_finetuned_winner_needs_a_finetuned_run(fmnist, tmp_path):
     with pytest.raises(SystemExit, match="apq finetune"):
         bench.finetuned_winner(fmnist, tmp_path, "progressive", _args(tmp_path / "c.json"),
                                bench.StandaloneCache(tmp_path / "c.json"), torch.device("cpu"))
+
+
+def test_standalone_key_holds_only_what_standalone_training_reads(fmnist, tmp_path):
+    """Recipes that train stand-alone nets alike share cached results at equal epochs; a setting
+    stand-alone training reads keeps them apart."""
+    def key(recipe, *settings):
+        args = _args(tmp_path / "c.json")
+        args.settings, args.epochs = list(settings), 3.0
+        context = bench.RecipeContext(fmnist, recipe, args)
+        return bench.StandaloneCache.key("arch", context.epochs, context.settings)
+
+    assert key("progressive") == key("sandwich") == key("progressive", "supernet.epochs_full=9")
+    assert key("progressive") != key("progressive", "supernet.lr_full=0.2")
