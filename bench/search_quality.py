@@ -96,7 +96,7 @@ def headroom(target: str, limit: float, preset: str, seed: int = 0) -> dict:
     validation accuracy (the fp32 samples' procedure). Costs fall with bits on every target, so the
     narrowest width's architecture bounds what any policy can afford; ``ceiling_minus_w4a4`` is its
     measured fp32 accuracy minus W4A4's, in points (how far mixed precision can move the architecture
-    past uniform W4A4 before paying any quantization loss). Seconds on the CPU."""
+    past uniform W4A4 before paying any quantization loss). A few minutes per case here."""
     run_config = preset_config(preset)
     space = create_space(SPACE)
     problem = Problem(CostTable(space, create_target(target)), load_fp32_predictor(space),

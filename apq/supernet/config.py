@@ -8,8 +8,8 @@ Why the defaults, in one line each (the measurements: docs/decisions.md "Superne
   accuracy targets; the channel phase sets the smallest sub-net's accuracy.
 - Recipe ``progressive`` (phases above) or ``sandwich`` (BigNAS-style: every step trains the
   largest, the smallest and ``sandwich_random`` random sub-nets, the largest teaching the others
-  in the same step); ``epochs_sandwich`` gives it the wall time of the progressive schedule, as
-  one sandwich step costs about four progressive steps here (``bench/supernet.py`` compares them).
+  in the same step); ``epochs_sandwich`` 1.8 trains in about 17 minutes here, under the 20-minute
+  budget the two were compared at (``bench/supernet.py``; docs/decisions.md "Supernet recipe").
 - Label smoothing and soft-target KD from the full network: once-for-all's losses.
 - Horizontal flips only (crops in ``full``): at this budget the network underfits.
 - Batch 128, channels-last, evaluation batches of 256: fastest per image on CPU.
