@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/supernet.py [--space fmnist] [--preset default] [--recipes progressive sandwich]
         [--train [--work DIR]] [--supernet RECIPE=PATH ...] [--subnets 6] [--epochs E] [--cache FILE]
-        [--set section.field=value ...] [--data-dir D] [--finetuned RUN_DIR]
+        [--set section.field=value ...] [--data-dir D] [--finetuned RUN_DIR ...] [--keep-recipes]
 
 For every recipe (``supernet.recipe``) it needs that recipe's supernet: ``--supernet RECIPE=PATH``
 takes an existing file; ``--train`` trains it (or finds it trained) in its own APQ_ROOT,
@@ -18,9 +18,12 @@ them. Writes ``results/bench/supernet.json``: ``recipes.<recipe>`` = {``largest`
 ``smallest``: {``supernet_acc``, ``standalone_acc``}, ``rank_tau``, ``train_seconds``,
 ``subnets``}, and ``default_recipe``: the recipe with the higher tau (two decimals), then the
 higher mean supernet accuracy of the three named sub-nets. With ``--finetuned RUN_DIR`` (a run
-after ``apq finetune``) also ``finetuned_winner`` = {``acc``, ``standalone_acc``}: the fine-tuned
-quantized winner's test accuracy beside its architecture trained alone in fp32 (the configured
-recipe's settings and epochs). Hours on the default preset here.
+after ``apq finetune``; repeat it with one run per teacher of the same winner) also
+``finetuned_winner`` = {``acc``, ``standalone_acc``, ``by_teacher``}: the fine-tuned quantized
+winner's test accuracy (the configured teacher's run) beside its architecture trained alone in fp32
+(the configured recipe's settings and epochs). ``--keep-recipes`` keeps the recipes of the existing
+``--out`` file (and their stamp, as ``recipes_recorded``) and only adds ``finetuned_winner``.
+Hours on the default preset here.
 """
 from __future__ import annotations
 
@@ -205,18 +208,29 @@ def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> di
             "supernet_digest": digest(path), "supernet_json": trained or None, "subnets": rows}
 
 
-def finetuned_winner(space, run_dir: Path, recipe: str, args, cache: StandaloneCache, device) -> dict:
-    """``apq finetune``'s result in ``run_dir`` (finetune.json) beside the same architecture trained
-    alone in fp32 with ``recipe``'s settings for its epochs: {``acc``, ``standalone_acc``, ...}."""
-    report_file = run_dir / "finetune.json"
-    if not report_file.is_file():
-        raise SystemExit(f"{run_dir} has no finetune.json; run 'apq finetune {run_dir}' first")
-    report = json.loads(report_file.read_text())
-    genome = np.asarray(report["genome"], dtype=np.int64)
-    alone = RecipeContext(space, recipe, args).standalone(genome, cache, device, "finetuned winner")
-    return {"acc": report["acc_after"], "standalone_acc": alone["standalone_acc"], "acc_before": report["acc_before"],
-            "run": str(run_dir), "arch": report["arch"], "teacher": report["teacher"],
-            "finetune_epochs": report["epochs"], "standalone_recipe": recipe}
+def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, device) -> dict:
+    """``apq finetune``'s results (finetune.json) in ``run_dirs`` (one winner, e.g. one run per
+    teacher) beside the same architecture trained alone in fp32 with the configured recipe for its
+    epochs: {``acc`` (the configured teacher's run, else the first), ``standalone_acc``, ``by_teacher``, ...}."""
+    reports = []
+    for run_dir in run_dirs:
+        report_file = run_dir / "finetune.json"
+        if not report_file.is_file():
+            raise SystemExit(f"{run_dir} has no finetune.json; run 'apq finetune {run_dir}' first")
+        reports.append((run_dir, json.loads(report_file.read_text())))
+    if len({r["arch"] for _, r in reports}) > 1:
+        raise SystemExit("the --finetuned runs hold different winners; pass runs of one winner")
+    config = preset_config(args.preset)
+    run_dir, chosen = next(((d, r) for d, r in reports if r["teacher"] == config.finetune.teacher), reports[0])
+    genome = np.asarray(chosen["genome"], dtype=np.int64)
+    context = RecipeContext(space, config.supernet.recipe, args)
+    alone = context.standalone(genome, cache, device, "finetuned winner")
+    by_teacher = {r["teacher"]: {"acc": r["acc_after"], "acc_before": r["acc_before"], "run": str(d)} for d, r in reports}
+    return {"acc": chosen["acc_after"], "standalone_acc": alone["standalone_acc"], "acc_before": chosen["acc_before"],
+            "run": str(run_dir), "arch": chosen["arch"], "teacher": chosen["teacher"],
+            "finetune_epochs": chosen["epochs"], "standalone_recipe": config.supernet.recipe,
+            "standalone_epochs": context.epochs, "standalone_seconds": alone.get("seconds"),
+            "settings": args.settings, "by_teacher": by_teacher}
 
 
 def better_recipe(recipes: dict) -> str:
@@ -240,9 +254,13 @@ def main() -> None:
     parser.add_argument("--cache", default=str(project_root() / "results" / "bench" / "supernet_standalone.json"))
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--data-dir")
-    parser.add_argument("--finetuned", metavar="RUN_DIR",
-                        help="a run after 'apq finetune': adds finetuned_winner (its accuracy vs the same "
-                             "architecture trained alone with the configured default recipe)")
+    parser.add_argument("--finetuned", metavar="RUN_DIR", action="append", default=[],
+                        help="a run after 'apq finetune' (repeatable: one winner, one run per teacher): adds "
+                             "finetuned_winner (its accuracy vs the same architecture trained alone with the "
+                             "configured default recipe)")
+    parser.add_argument("--keep-recipes", action="store_true",
+                        help="take the recipes from the existing --out file instead of measuring them "
+                             "(to add --finetuned to it)")
     args = parser.parse_args()
     if args.subnets < 6:
         parser.error("--subnets must be at least 6")
@@ -252,15 +270,18 @@ def main() -> None:
     threads = training_threads(preset_config(args.preset).supernet)
     torch.set_num_threads(threads)
     cache = StandaloneCache(Path(args.cache))
-    recipes = {recipe: bench_recipe(space, recipe, args, cache, device) for recipe in args.recipes}
-    default = better_recipe(recipes)
-    configured = preset_config(args.preset).supernet.recipe
-    extra = {"finetuned_winner": finetuned_winner(space, Path(args.finetuned), configured, args, cache, device)
+    if args.keep_recipes:
+        kept = json.loads(Path(args.out).read_text())
+        measured = {k: kept[k] for k in ("settings", "recipes", "default_recipe", "configured_default")}
+        measured["recipes_recorded"] = kept.get("recipes_recorded", kept.get("recorded"))  # the recipes' own stamp
+    else:
+        recipes = {recipe: bench_recipe(space, recipe, args, cache, device) for recipe in args.recipes}
+        measured = {"settings": args.settings, "recipes": recipes, "default_recipe": better_recipe(recipes),
+                    "configured_default": preset_config(args.preset).supernet.recipe}
+    extra = {"finetuned_winner": finetuned_winner(space, [Path(d) for d in args.finetuned], args, cache, device)
              } if args.finetuned else {}
-    write_json(args.out, {"space": space.name, "preset": args.preset, "settings": args.settings, "threads": threads,
-                          "device": str(device), "recipes": recipes, "default_recipe": default,
-                          "configured_default": configured, **extra,
-                          "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    write_json(args.out, {"space": space.name, "preset": args.preset, "threads": threads, "device": str(device),
+                          **measured, **extra, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
     print(args.out)
 
 

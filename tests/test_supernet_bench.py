@@ -1,4 +1,5 @@
-"""bench/supernet.py's finetuned_winner: a finetuned run beside its cached stand-alone accuracy."""
+"""bench/supernet.py: finetuned_winner (fine-tuned runs beside their cached stand-alone accuracy) and the
+stand-alone cache key."""
 import argparse
 import importlib.util
 import json
@@ -19,27 +20,40 @@ def _args(cache_file):
     return argparse.Namespace(preset="smoke", settings=[], epochs=None, data_dir=None, cache=str(cache_file))
 
 
-def test_finetuned_winner_pairs_the_run_with_its_cached_standalone(fmnist, tmp_path, monkeypatch):
+def _finetuned_run(path, genome, teacher, acc_after, arch="a"):
+    path.mkdir()
+    (path / "finetune.json").write_text(json.dumps({"genome": genome.tolist(), "acc_after": acc_after,
+                                                    "acc_before": 90.2, "arch": arch, "teacher": teacher,
+                                                    "epochs": 2.0}))
+    return path
+
+
+def test_finetuned_winner_pairs_the_configured_teacher_with_its_cached_standalone(fmnist, tmp_path, monkeypatch):
     genome = sample(fmnist, 1, np.random.default_rng(0))[0]
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "finetune.json").write_text(json.dumps({"genome": genome.tolist(), "acc_after": 91.5, "acc_before": 90.2,
-                                                   "arch": "a", "teacher": "largest", "epochs": 2.0}))
+    runs = [_finetuned_run(tmp_path / "sub", genome, "subnet", 91.0), _finetuned_run(tmp_path / "big", genome,
+                                                                                      "largest", 91.5)]
     args = _args(tmp_path / "cache.json")
     context = bench.RecipeContext(fmnist, "progressive", args)
     cache = bench.StandaloneCache(tmp_path / "cache.json")
     key = cache.key(bench.genome_string(fmnist, genome), context.epochs, context.settings)
     cache.put(key, {"standalone_acc": 92.25, "seconds": 1.0})
     monkeypatch.setattr(bench, "load_training_data", lambda *a: pytest.fail("a cache hit needs no data"))
-    out = bench.finetuned_winner(fmnist, run, "progressive", args, bench.StandaloneCache(tmp_path / "cache.json"),
+    out = bench.finetuned_winner(fmnist, runs, args, bench.StandaloneCache(tmp_path / "cache.json"),
                                  torch.device("cpu"))
+    assert out["teacher"] == "largest"  # the configured teacher's run, not the first given
     assert out["acc"] == 91.5 and out["standalone_acc"] == 92.25 and out["acc_before"] == 90.2
+    assert {t: v["acc"] for t, v in out["by_teacher"].items()} == {"largest": 91.5, "subnet": 91.0}
 
 
-def test_finetuned_winner_needs_a_finetuned_run(fmnist, tmp_path):
+def test_finetuned_winner_needs_finetuned_runs_of_one_winner(fmnist, tmp_path):
+    cache = bench.StandaloneCache(tmp_path / "c.json")
     with pytest.raises(SystemExit, match="apq finetune"):
-        bench.finetuned_winner(fmnist, tmp_path, "progressive", _args(tmp_path / "c.json"),
-                               bench.StandaloneCache(tmp_path / "c.json"), torch.device("cpu"))
+        bench.finetuned_winner(fmnist, [tmp_path], _args(tmp_path / "c.json"), cache, torch.device("cpu"))
+    genome = sample(fmnist, 1, np.random.default_rng(0))[0]
+    runs = [_finetuned_run(tmp_path / "one", genome, "largest", 91.0, "a"),
+            _finetuned_run(tmp_path / "two", genome, "subnet", 91.0, "b")]
+    with pytest.raises(SystemExit, match="different winners"):
+        bench.finetuned_winner(fmnist, runs, _args(tmp_path / "c.json"), cache, torch.device("cpu"))
 
 
 def test_standalone_key_holds_only_what_standalone_training_reads(fmnist, tmp_path):
