@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search_quality.py [--preset default] [--targets fpga bitfusion]
         [--budgets tight mid loose] [--seeds 0 1 2] [--rerank-k 1 4] [--jobs 1] [--threads 1]
+        [--set section.field=value ...] [--tag NAME]
 
 Needs the upstream artifacts of the preset (``make predictor``: supernet, samples, predictors).
 
@@ -14,10 +15,13 @@ should pay most there.
 Each case (target, budget) runs, for every seed S and every k of ``--rerank-k``, ``apq search
 --baselines --seed S --set search.rerank_k=K`` and ``apq verify`` (its fine-tune and test split;
 the verification seed is the search seed): run folders ``quality-<budget>-s<S>-k<K>`` under
-``results/<space>/<target>/``. A rerun reuses every finished search and verification (and
-verification resumes per candidate), so the benchmark resumes per case and per seed. A seed's
-runs go largest k first, and a run verifies only the winners its seed's earlier runs have not
-(same genome and settings: the k = 1 winner is often one of the k = 4 candidates).
+``results/<space>/<target>/``. ``--set`` passes settings to every search (e.g. a variant of the
+joint search) and ``--tag NAME`` keeps such runs apart (``...-k<K>-<NAME>``); a finished run made
+with other search settings than asked is refused, not reused. A rerun reuses every finished search
+and verification (and verification resumes per candidate), so the benchmark resumes per case and
+per seed. A seed's runs go largest k first, and a run verifies only the winners that no finished
+run of its case and seed has verified (same genome and settings: the k = 1 winner is often one of
+the k = 4 candidates, and a variant of the joint search leaves the baselines as they were).
 
 Per case, at ``--compare-k`` (default: the preset's ``search.rerank_k``), ``vs.<baseline>``
 compares the joint winner with each baseline winner on the same test images, pooled over seeds:
@@ -34,6 +38,8 @@ favours the baseline, so a margin over it is conservative. ``winners_curse`` hol
 measured (test) accuracy before re-ranking (the k = 1 run: the predictor's winner) and after (at
 ``--compare-k``: the re-ranking's validation accuracy minus the test accuracy, and the predictor's
 value minus it). ``by_k`` holds each method's mean measured accuracy at every k (to choose k).
+With ``--tag``, ``vs.joint_untagged`` compares the tagged joint winner with the untagged runs' joint
+winner of the same seeds (same statistics), where those runs exist: the variant against the default.
 ``headroom`` (:func:`headroom`) bounds what any bit policy can buy at the case's budget: the fp32
 accuracy of the best architecture that fits at each uniform width, narrowest minus W4A4.
 """
@@ -41,13 +47,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
 
 from apq.cli import main as apq
-from apq.config import preset_config
+from apq.config import apply_settings, preset_config
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.io import write_json
@@ -74,6 +81,9 @@ BUDGET_SAMPLES, BUDGET_SEED = 1000, 0
 N_BOOT = 10000
 #: The issue's targets: margin over best uniform at tight, the re-ranked winner's |val - test|.
 TIGHT_MARGIN, ALPHA, CURSE_LIMIT = 1.0, 0.05, 1.0
+#: Search settings added after runs were made, with the value those runs behaved as (a run's
+#: config.json without the key was made with it).
+SETTINGS_BEFORE_THEY_EXISTED = {"rerank_bit_floors": []}
 
 
 def w8a8_latencies(target_name: str) -> np.ndarray:
@@ -122,37 +132,65 @@ def headroom(target: str, limit: float, preset: str, seed: int = 0) -> dict:
     return out
 
 
-def run_name(budget: str, seed: int, k: int) -> str:
-    return f"quality-{budget}-s{seed}-k{k}"
+def run_name(budget: str, seed: int, k: int, tag: str = "") -> str:
+    return f"quality-{budget}-s{seed}-k{k}" + (f"-{tag}" if tag else "")
 
 
-def run_unit(target: str, budget: str, limit: float, seed: int, k: int, preset: str, threads: int,
-             rerank_jobs: int, donors: tuple[Path, ...] = ()) -> dict:
+@dataclass(frozen=True)
+class Runs:
+    """How every run of the benchmark is made: preset, extra search settings and their tag, threads."""
+
+    preset: str
+    settings: tuple[str, ...] = ()
+    tag: str = ""
+    threads: int = 1
+    rerank_jobs: int = 1
+
+    def search_config(self, k: int) -> dict:
+        """The resolved search settings a run at ``k`` must have been made with (config.json's ``search``)."""
+        config = apply_settings(preset_config(self.preset), [*self.settings, f"search.rerank_k={k}"])
+        return json.loads(json.dumps(config.search.to_dict()))
+
+
+def run_unit(target: str, budget: str, limit: float, seed: int, k: int, runs: Runs,
+             donors: tuple[Path, ...] = ()) -> dict:
     """Search (unless done) and verify (resumes; a no-op when up to date) one seed at one k, reusing
     the donors' verified winners (:func:`reuse_verified`); returns ``{"best": best.json, "verify":
     verify.json}`` or ``{"error": ...}``."""
-    run_dir = results_dir(SPACE, target) / run_name(budget, seed, k)
-    if not (run_dir / "best.json").exists():
-        code = apq(["search", "--space", SPACE, "--target", target, "--preset", preset, "--latency", str(limit),
-                    "--seed", str(seed), "--baselines", "--set", f"search.rerank_k={k}", "--jobs", str(rerank_jobs),
-                    "--run", run_dir.name])
+    run_dir = results_dir(SPACE, target) / run_name(budget, seed, k, runs.tag)
+    if (run_dir / "best.json").exists():
+        made_with = {**SETTINGS_BEFORE_THEY_EXISTED, **json.loads((run_dir / "config.json").read_text())["search"]}
+        if made_with != runs.search_config(k):
+            return {"error": f"{run_dir.name} was made with other search settings; move it away or pass --tag"}
+    else:
+        sets = [arg for item in runs.settings for arg in ("--set", item)]
+        code = apq(["search", "--space", SPACE, "--target", target, "--preset", runs.preset, "--latency", str(limit),
+                    "--seed", str(seed), "--baselines", "--set", f"search.rerank_k={k}", *sets,
+                    "--jobs", str(runs.rerank_jobs), "--run", run_dir.name])
         if code:
             return {"error": f"{run_dir.name}: search exit {code}"}
     reuse_verified(run_dir, donors)
-    if apq(["verify", str(run_dir), "--space", SPACE, "--preset", preset, "--threads", str(threads)]):
+    if apq(["verify", str(run_dir), "--space", SPACE, "--preset", runs.preset, "--threads", str(runs.threads)]):
         return {"error": f"{run_dir.name}: verify failed"}
     return {"best": json.loads((run_dir / "best.json").read_text()),
             "verify": json.loads((run_dir / "verify.json").read_text())}
 
 
-def run_seed(target: str, budget: str, limit: float, seed: int, ks: list[int], preset: str, threads: int,
-             rerank_jobs: int) -> dict[int, dict]:
-    """Every k of one seed, largest first, each run reusing the verifications of those before it."""
-    units, donors = {}, []
+def run_seed(target: str, budget: str, limit: float, seed: int, ks: list[int], runs: Runs) -> dict[int, dict]:
+    """Every k of one seed, largest first, each run reusing the verifications of every finished run
+    of the case and seed (this call's earlier ones included)."""
+    units, folder = {}, results_dir(SPACE, target)
     for k in sorted(ks, reverse=True):
-        units[k] = run_unit(target, budget, limit, seed, k, preset, threads, rerank_jobs, tuple(donors))
-        donors.append(results_dir(SPACE, target) / run_name(budget, seed, k))
+        name = run_name(budget, seed, k, runs.tag)
+        donors = tuple(p for p in sorted(folder.glob(f"quality-{budget}-s{seed}-k*")) if p.name != name)
+        units[k] = run_unit(target, budget, limit, seed, k, runs, donors)
     return units
+
+
+def untagged_joint(target: str, budget: str, seeds: list[int], k: int) -> list[dict] | None:
+    """The untagged runs' verify.json at ``k`` for every seed, or None if any is missing."""
+    files = [results_dir(SPACE, target) / run_name(budget, s, k) / REPORT for s in seeds]
+    return [json.loads(f.read_text()) for f in files] if all(f.exists() for f in files) else None
 
 
 def reuse_verified(run_dir: Path, donors: tuple[Path, ...]) -> None:
@@ -254,14 +292,19 @@ def mean_measured(per_seed: list[dict[str, dict]]) -> dict[str, float]:
 
 
 def summarise_case(target: str, budget: str, limit: float, seeds: list[int], ks: list[int], compare_k: int,
-                   units: dict[tuple[int, int], dict]) -> dict:
-    """One entry of ``cases`` from its finished units ({(seed, k): unit})."""
+                   units: dict[tuple[int, int], dict], tag: str = "") -> dict:
+    """One entry of ``cases`` from its finished units ({(seed, k): unit}); with ``tag``, also the
+    tagged joint winner against the untagged one (``vs.joint_untagged``) where those runs exist."""
     case = {"target": target, "budget": budget, "latency_limit_ms": limit, "seeds": seeds, "k": compare_k}
     errors = [u["error"] for u in units.values() if "error" in u]
     if errors:
         return {**case, "error": "; ".join(errors)}
     at_k = [units[(s, compare_k)] for s in seeds]
     case["vs"] = compare(at_k)
+    plain = untagged_joint(target, budget, seeds, compare_k) if tag else None
+    if plain is not None:
+        case["vs"]["joint_untagged"] = pooled_comparison([(correct_bits(u["verify"]), correct_bits(p))
+                                                          for u, p in zip(at_k, plain)])
     case["joint_measured_acc"] = float(np.mean([u["verify"]["measured_acc"] for u in at_k]))
     before = curse([units[(s, 1)] for s in seeds], use_val=False) if 1 in ks else {}
     after_val, after_pred = (curse(at_k, use_val=True), curse(at_k, use_val=False)) if compare_k > 1 else ({}, {})
@@ -301,21 +344,27 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs (case, seed, k) in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each verification")
     parser.add_argument("--rerank-jobs", type=int, default=1, help="re-ranking workers of each search")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of every search (repeatable), e.g. search.rerank_bit_floors=4")
+    parser.add_argument("--tag", default="", help="suffix of the run folders (needed with --set)")
     args = parser.parse_args()
+    if args.settings and not args.tag:
+        parser.error("--set needs --tag, so that the variant's runs stay apart from the default's")
+    runs = Runs(args.preset, tuple(args.settings), args.tag, args.threads, args.rerank_jobs)
     compare_k = args.compare_k or preset_config(args.preset).search.rerank_k
     ks = sorted(set(args.rerank_k or [1, compare_k]) | {compare_k})
     limits = {(t, b): budget_limit(t, b) for t in args.targets for b in args.budgets}
     keys = [(t, b, s) for t, b in limits for s in args.seeds]
-    done = Parallel(n_jobs=args.jobs)(delayed(run_seed)(t, b, limits[t, b], s, ks, args.preset, args.threads,
-                                                        args.rerank_jobs) for t, b, s in keys)
+    done = Parallel(n_jobs=args.jobs)(delayed(run_seed)(t, b, limits[t, b], s, ks, runs) for t, b, s in keys)
     units = {(t, b, s, k): unit for (t, b, s), per_k in zip(keys, done) for k, unit in per_k.items()}
     cases = [{**summarise_case(t, b, limits[t, b], args.seeds, ks, compare_k,
-                               {(s, k): units[t, b, s, k] for s in args.seeds for k in ks}),
+                               {(s, k): units[t, b, s, k] for s in args.seeds for k in ks}, args.tag),
               "headroom": headroom(t, limits[t, b], args.preset)} for t, b in limits]
     write_json(args.out, {"space": SPACE, "preset": args.preset, "budgets": BUDGETS,
                           "budget_definition": f"percentile of uniform W8A8 latency over {BUDGET_SAMPLES} random valid "
                                                f"architectures (seed {BUDGET_SEED})",
                           "seeds": args.seeds, "rerank_k": ks, "compare_k": compare_k,
+                          "settings": args.settings, "tag": args.tag,
                           "p_value": "exact two-sided McNemar on the discordant test images pooled over seeds",
                           "ci95": "two-level paired bootstrap: seeds with replacement, then test images within each",
                           "best_uniform": "per case, the uniform level with the highest mean test accuracy over the seeds",

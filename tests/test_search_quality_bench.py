@@ -1,6 +1,9 @@
 """bench/search_quality.py's statistics: pooled margins, intervals and p-values over seeds, best
-uniform, and the winner's curse before and after re-ranking, on hand-made verified runs."""
+uniform, the winner's curse before and after re-ranking, a variant against the default, on
+hand-made verified runs; which finished runs are reused; headroom on the smoke preset."""
 import importlib.util
+import json
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from tests.helpers.cli import PROJECT
 
 spec = importlib.util.spec_from_file_location("search_quality", PROJECT / "bench" / "search_quality.py")
 bench = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = bench  # its dataclasses look their module up while it loads
 spec.loader.exec_module(bench)
 
 
@@ -55,6 +59,41 @@ def test_a_case_compares_with_every_baseline_and_the_best_uniform_level():
     assert case["by_k"]["4"]["joint"] == pytest.approx(np.mean(joint_acc))
     assert case["checks"]["beats_every_baseline_p_below_0_05"] and case["checks"]["never_significantly_worse"]
     assert not case["checks"]["reranked_joint_abs_error_within_1"]  # 95 on validation, about 90 on test
+
+
+def test_a_tagged_case_compares_its_joint_winner_with_the_untagged_runs(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    monkeypatch.setattr(bench, "results_dir", lambda space, target: tmp_path)
+    units = {(s, 4): _unit(rng, 2000, 0.9, {"random": 0.85}, val=95.0) for s in (0, 1)}
+    assert "joint_untagged" not in bench.summarise_case("fpga", "mid", 1.5, [0, 1], [4], 4, units, "floor4")["vs"]
+    for s in (0, 1):
+        (tmp_path / bench.run_name("mid", s, 4)).mkdir()
+        plain = _unit(rng, 2000, 0.8, {}, val=95.0)["verify"]
+        (tmp_path / bench.run_name("mid", s, 4) / "verify.json").write_text(json.dumps(plain))
+    vs = bench.summarise_case("fpga", "mid", 1.5, [0, 1], [4], 4, units, "floor4")["vs"]
+    assert 5 < vs["joint_untagged"]["margin"] < 15 and vs["joint_untagged"]["p"] < 1e-6
+
+
+def test_a_run_made_with_other_search_settings_is_refused_not_reused(tmp_path, monkeypatch):
+    """A finished run is reused only if made with the asked settings; one made before a setting
+    existed counts as made with that setting's value of then."""
+    from apq.config import preset_config
+
+    monkeypatch.setattr(bench, "results_dir", lambda space, target: tmp_path)
+    calls = []
+    monkeypatch.setattr(bench, "apq", lambda argv: calls.append(argv[0]) or 1)  # any verify "fails"
+    made = preset_config("smoke").search.to_dict()
+    made.pop("rerank_bit_floors")  # a run from before the setting existed
+    made["rerank_k"] = 2
+    for name in (bench.run_name("mid", 0, 2), bench.run_name("mid", 0, 2, "floor4")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "best.json").write_text("{}")
+        (tmp_path / name / "config.json").write_text(json.dumps({"search": made}))
+    monkeypatch.setattr(bench, "reuse_verified", lambda run_dir, donors: None)
+    plain = bench.run_unit("fpga", "mid", 1.5, 0, 2, bench.Runs("smoke"))
+    assert calls == ["verify"] and "verify failed" in plain["error"]  # reused: straight to verification
+    floored = bench.run_unit("fpga", "mid", 1.5, 0, 2, bench.Runs("smoke", ("search.rerank_bit_floors=4",), "floor4"))
+    assert calls == ["verify"] and "other search settings" in floored["error"]
 
 
 def test_a_run_reuses_the_verified_winners_of_its_seeds_other_runs(tmp_path):

@@ -55,6 +55,12 @@ class SearchConfig(Settings):
     #: measurements over regions of the space instead of near copies of the predicted winner,
     #: whose prediction errors they share (pilot in docs/decisions.md).
     rerank_min_distance: int = 16
+    #: When re-ranking (``rerank_k`` > 1), the joint search also runs its GA with every bit width
+    #: held at each of these floors or wider (4: a mixed policy over 4, 6 and 8 bits), splitting
+    #: the GA's query budget evenly, and gives each floor an equal share of the k measurements.
+    #: A hedge against the predictor's errors at the narrowest widths, which the unrestricted GA
+    #: seeks out (docs/decisions.md); empty: the unrestricted GA alone.
+    rerank_bit_floors: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         problems = [f"{f} must be >= 1" for f in ("population", "mutation_children", "crossover_children",
@@ -66,6 +72,9 @@ class SearchConfig(Settings):
             problems.append("parent_fraction must be in (0, 1] and leave at least 2 parents")
         if not 0 < self.block_mutation_prob <= 1:
             problems.append("block_mutation_prob must be in (0, 1]")
+        if list(self.rerank_bit_floors) != sorted(set(self.rerank_bit_floors)) or \
+                any(b < 1 for b in self.rerank_bit_floors):
+            problems.append("rerank_bit_floors must be distinct positive bit widths in increasing order")
         if not 1 <= self.genes_per_block <= 6:
             problems.append("genes_per_block must be in 1..6")
         if problems:

@@ -10,6 +10,8 @@ candidate it evaluated. Each method's front objectives are the problem constrain
 - ``ga``: APQ's evolution finder (:data:`apq.search.selection.GA`) over all genes, whole
   generations within the budget.
 - ``nsga2``: the Pareto front over accuracy and costs (:class:`apq.search.selection.Nsga2`).
+- ``ga_floor<b>`` (:func:`floored_ga`): the GA over all genes with every bit width at ``b`` or
+  wider; the joint search's hedge when it re-ranks (``SearchConfig.rerank_bit_floors``).
 
 Baselines (APQ's comparisons, section 4 of the paper):
 
@@ -78,9 +80,11 @@ def whole_generations(config: SearchConfig, budget: int | None) -> int:
 
 
 def _search(name: str, problem: Problem, selection: Selection, config: SearchConfig, seed, budget: int,
-            frozen: dict[int, int] | None = None) -> tuple[MethodResult, Evolution]:
-    """Run the loop on ``problem`` with genes ``frozen`` ({column: choice index}); the result and the run."""
-    run = evolve(problem, Variation(problem.space, problem.rules, frozen), selection, config, seed, budget,
+            frozen: dict[int, int] | None = None, floors: dict[int, int] | None = None
+            ) -> tuple[MethodResult, Evolution]:
+    """Run the loop on ``problem`` with genes ``frozen`` ({column: choice index}) and ``floors``
+    ({column: lowest choice index}); the result and the run."""
+    run = evolve(problem, Variation(problem.space, problem.rules, frozen, floors), selection, config, seed, budget,
                  problem.constraint.front_costs)
     if selection.winner_from_front:
         best = run.front.best_feasible()
@@ -92,6 +96,29 @@ def _search(name: str, problem: Problem, selection: Selection, config: SearchCon
 def joint_ga(problem: Problem, config: SearchConfig, seed, budget: int | None = None) -> MethodResult:
     """The APQ-style GA over architecture, channels and bits."""
     return _search("ga", problem, GA, config, seed, whole_generations(config, budget))[0]
+
+
+def floored_ga(problem: Problem, config: SearchConfig, seed, budget: int | None = None, *,
+               bits: int) -> MethodResult:
+    """The joint GA with every pointwise and depthwise weight and activation at ``bits`` or wider
+    (a mixed policy over the space's widths from ``bits`` up); ValueError if the space lacks ``bits``."""
+    index = bit_index(problem.space, bits)
+    if index is None:
+        raise ValueError(f"space '{problem.space.name}' offers no {bits}-bit width")
+    floors = frozen_columns(problem.space, BIT_GENES, index)
+    return _search(f"ga_floor{bits}", problem, GA, config, seed, whole_generations(config, budget), floors=floors)[0]
+
+
+def split_budget(config: SearchConfig, budget: int, parts: int) -> list[int]:
+    """``budget`` queries as ``parts`` searches' budgets of whole generations each (a seed population
+    plus generations of children) whose sum is ``budget`` whenever the population is a multiple of
+    the children per generation (the built-in presets), never more."""
+    out = []
+    for i in range(parts):
+        share = (budget - sum(out)) // (parts - i)
+        out.append(whole_generations(config, share) if i < parts - 1 else budget - sum(out))
+    out[-1] = whole_generations(config, out[-1])
+    return out
 
 
 def nsga2_front(problem: Problem, config: SearchConfig, seed, budget: int | None = None) -> MethodResult:

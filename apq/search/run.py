@@ -9,6 +9,10 @@
 - Re-ranking (``SearchConfig.rerank_k`` > 1, :mod:`apq.search.rerank`): each method's top
   candidates are measured on the validation split and its winner is the best measured one; the
   joint search's shortlist is drawn from everything the GA and NSGA-II evaluated within the limit.
+  With ``SearchConfig.rerank_bit_floors`` the joint GA's budget is split between the unrestricted
+  GA and one GA per bit floor (every width at the floor or wider), and the k measurements between
+  them (:func:`floor_shares`): where the predictor over-rates the narrowest widths, a floored
+  candidate can win on measurement.
 """
 from __future__ import annotations
 
@@ -74,18 +78,38 @@ def run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Const
 def _run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Constraint, config: SearchConfig,
                 seed: int, with_baselines: bool, fp32_predictor: AccuracyPredictor | None) -> SearchOutcome:
     problem = Problem(table, predictor, constraint)
+    floors = bit_floors(table.space, config)
+    ga_budget, *floor_budgets = methods.split_budget(config, config.queries, 1 + len(floors))
     log.info("joint GA under %s <= %.4g (%d generations)", constraint.metric, constraint.limit, config.generations)
-    ga_result = methods.joint_ga(problem, config, [seed, 0])
+    ga_result = methods.joint_ga(problem, config, [seed, 0], ga_budget)
+    floored = [methods.floored_ga(problem, config, [seed, 0, bits], budget, bits=bits)
+               for bits, budget in zip(floors, floor_budgets)]
     front_constraint = constraint if constraint.source == "user" else Constraint(constraint.metric, np.inf, "none")
     log.info("NSGA-II front over accuracy and %s", ", ".join(constraint.front_costs))
     nsga = methods.nsga2_front(Problem(table, predictor, front_constraint), config, [seed, 1])
     front = front_of(Batch.concat([nsga.front, ga_result.front]), constraint.front_costs)
     winner, method = _joint_winner(ga_result, front, constraint)
-    outcome = SearchOutcome(constraint, constraint.front_costs, winner, method, front, [ga_result, nsga])
+    outcome = SearchOutcome(constraint, constraint.front_costs, winner, method, front, [ga_result, nsga, *floored])
     if with_baselines:
         fp32_problem = None if fp32_predictor is None else Problem(table, fp32_predictor, constraint, quant=False)
         outcome.baselines = run_baselines(problem, config, seed, outcome.queries, fp32_problem)
     return outcome
+
+
+def bit_floors(space: SearchSpace, config: SearchConfig) -> tuple[int, ...]:
+    """The bit floors the joint search runs (none without re-ranking); UserError for a width the space lacks."""
+    if config.rerank_k == 1:
+        return ()
+    missing = [b for b in config.rerank_bit_floors if methods.bit_index(space, b) is None]
+    if missing:
+        raise UserError(f"search.rerank_bit_floors holds {', '.join(map(str, missing))}, which space '{space.name}' "
+                        f"does not offer; use widths of {', '.join(map(str, space.bit_choices))}")
+    return config.rerank_bit_floors
+
+
+def floor_shares(k: int, groups: int) -> list[int]:
+    """Measurements per candidate group: each floor ``k // groups``, the unrestricted search the rest."""
+    return [k - (groups - 1) * (k // groups)] + [k // groups] * (groups - 1)
 
 
 def _joint_winner(ga_result: methods.MethodResult, front: Batch, constraint: Constraint) -> tuple[Batch | None, str]:
@@ -100,11 +124,15 @@ def rerank(space: SearchSpace, outcome: SearchOutcome, reranker: Reranker, k: in
     """Measure each method's shortlist of ``k`` (sub-nets ``min_distance`` genes apart) and make its best measured candidate its winner
     (``outcome.winner``/``winner_method`` for the joint search, ``best`` for a baseline); fills
     ``outcome.reranked``. Returns the wall seconds spent measuring."""
-    ga, nsga = outcome.joint
+    ga, nsga, *floored = outcome.joint
     pool = Batch.concat([ga.candidates.batch(), nsga.candidates.batch()])
     sources = np.repeat(np.array(["ga", "nsga2"]), [len(ga.candidates), len(nsga.candidates)])
-    lists = {"joint": Shortlist(*shortlist(space, pool, sources, outcome.winner, outcome.winner_method,
-                                           outcome.constraint, k, min_distance))}
+    groups = [(pool, sources, outcome.winner, outcome.winner_method)]
+    groups += [(r.candidates.batch(), np.full(len(r.candidates), r.name), r.best, r.name)
+               for r in floored if r.best is not None]
+    parts = [shortlist(space, *group, outcome.constraint, share, min_distance)
+             for group, share in zip(groups, floor_shares(k, len(groups))) if share]
+    lists = {"joint": Shortlist(Batch.concat([rows for rows, _ in parts]), [s for _, names in parts for s in names])}
     for name, result in outcome.baselines.items():
         if result.best is not None:
             rows = result.rerank_pool.batch()

@@ -4,8 +4,10 @@ Built on the space's vectorised operators (:mod:`apq.space.genome`): uniform sam
 genomes and uniform crossover come from there; mutation is APQ's block mutation (each block's six
 genes, and each stage's depth, are re-drawn together with probability ``block_prob``). Frozen
 genes (the baselines: uniform 8-bit, a fixed architecture, ...) hold their value through every
-operator, and the target's rules are repaired by re-drawing the *free* gene of an offending pair,
-so every genome returned is valid and honours the freeze.
+operator; floored genes (the joint search's bit floors: every bit width at 4 or wider, ...) only
+ever take choices at or above their floor, drawn uniformly there. The target's rules are repaired
+by re-drawing the *free* gene of an offending pair within its floor, so every genome returned is
+valid and honours the freeze and the floors.
 """
 from __future__ import annotations
 
@@ -16,10 +18,16 @@ from apq.space.space import BLOCK_GENES, SearchSpace
 
 
 class Variation:
-    """Sampling, block mutation and crossover of valid genomes with ``frozen`` {column: choice index}."""
+    """Sampling, block mutation and crossover of valid genomes with ``frozen`` {column: choice index}
+    and ``floors`` {column: lowest choice index allowed}."""
 
-    def __init__(self, space: SearchSpace, rules: Rules, frozen: dict[int, int] | None = None):
+    def __init__(self, space: SearchSpace, rules: Rules, frozen: dict[int, int] | None = None,
+                 floors: dict[int, int] | None = None):
         self.space, self.rules = space, rules
+        self.low = np.zeros(space.n_genes, dtype=np.int64)
+        for col, index in (floors or {}).items():
+            self.low[col] = index
+        self.floored = bool(self.low.any())
         frozen = dict(frozen or {})
         self.frozen_cols = np.asarray(sorted(frozen), dtype=np.int64)
         self.frozen_values = np.asarray([frozen[c] for c in self.frozen_cols], dtype=np.int64)
@@ -49,8 +57,10 @@ class Variation:
 
     def _check_frozen(self) -> None:
         card = self.space.cardinality[self.frozen_cols]
-        if np.any((self.frozen_values < 0) | (self.frozen_values >= card)):
-            raise ValueError("a frozen gene holds a choice index outside its range")
+        if np.any((self.frozen_values < self.low[self.frozen_cols]) | (self.frozen_values >= card)):
+            raise ValueError("a frozen gene holds a choice index outside its range or below its floor")
+        if np.any(self.low >= self.space.cardinality) or np.any(self.low < 0):
+            raise ValueError("a gene's floor leaves it no choice")
         probe = self._freeze(np.zeros((1, self.space.n_genes), dtype=np.int64))
         for rule in self.rules.compiled:
             both = self.frozen_mask[rule.cols_a] & self.frozen_mask[rule.cols_b]
@@ -61,15 +71,26 @@ class Variation:
         genomes[:, self.frozen_cols] = self.frozen_values
         return genomes
 
+    def _raise_floors(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Re-draw every gene below its floor uniformly at or above it (in place): a uniform draw
+        over the whole range followed by this is uniform over the allowed choices."""
+        if not self.floored:
+            return genomes
+        rows, cols = np.nonzero(genomes < self.low)
+        span = self.space.cardinality[cols] - self.low[cols]
+        genomes[rows, cols] = self.low[cols] + (rng.random(len(rows)) * span).astype(np.int64)
+        return genomes
+
     def _finish(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Apply the freeze, then repair rule violations (in place); returns the valid genomes."""
-        if not self.frozen_cols.size:
+        """Apply the freeze and the floors, then repair rule violations (in place); returns the valid genomes."""
+        if not self.frozen_cols.size and not self.floored:
             return self.rules.repair(genomes, rng)
-        return self._repair_free_gene(self._freeze(genomes), rng)
+        return self._repair_free_gene(self._raise_floors(self._freeze(genomes), rng), rng)
 
     def _repair_free_gene(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        # As Rules.repair, but when gene b of a pair is frozen, gene a is re-drawn instead.
-        card, changed = self.space.cardinality, True
+        # As Rules.repair, but when gene b of a pair is frozen (or has no other allowed choice),
+        # gene a is re-drawn instead, and every re-draw stays at or above the gene's floor.
+        card, low, changed = self.space.cardinality, self.low, True
         while changed:
             changed = False
             for rule in self.rules.compiled:
@@ -78,11 +99,12 @@ class Variation:
                     continue
                 changed = True
                 col_b = rule.cols_b.start + blocks
-                b_frozen = self.frozen_mask[col_b]
-                cols = np.where(b_frozen, rule.cols_a.start + blocks, col_b)
-                skip = np.where(b_frozen, rule.index_a, rule.index_b)
-                draw = rng.integers(0, card[cols] - 1)
-                draw[draw >= skip] += 1  # uniform over the gene's other choices
+                b_stuck = self.frozen_mask[col_b] | (card[col_b] - low[col_b] - (rule.index_b >= low[col_b]) < 1)
+                cols = np.where(b_stuck, rule.cols_a.start + blocks, col_b)
+                skip = np.where(b_stuck, rule.index_a, rule.index_b)
+                skip_allowed = skip >= low[cols]
+                draw = rng.integers(low[cols], card[cols] - skip_allowed)
+                draw[skip_allowed & (draw >= skip)] += 1  # uniform over the gene's other allowed choices
                 genomes[rows, cols] = draw
         return genomes
 

@@ -127,3 +127,11 @@ def test_sequential_scores_architecture_with_the_fp32_predictor(fpga_fmnist, fmn
     assert fp32.queries == sum(stage_queries[:2]) and quant.queries == stage_queries[2]
     assert result.queries == fp32.queries + quant.queries <= 2 * config.queries
     assert result.best is not None and result.best.violation[0] == 0
+
+
+def test_split_budget_keeps_the_whole_budget_in_whole_generations():
+    config = small_config(generations=6)  # population a multiple of the children per generation
+    for parts in (1, 2, 3):
+        budgets = methods.split_budget(config, config.queries, parts)
+        assert len(budgets) == parts and sum(budgets) == config.queries
+        assert all(methods.whole_generations(config, b) == b for b in budgets)

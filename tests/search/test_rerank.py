@@ -14,6 +14,7 @@ from apq.search.problem import Batch
 from apq.search.rerank import Reranker, measure, measure_seed, shortlist
 from apq.space.genome import sample
 from apq.space.registry import create_space
+from apq.space.space import BIT_GENES
 from apq.stages.layout import supernet_path
 from tests.helpers.search import baseline_names, save_random_predictor, save_smoke_supernet, search
 
@@ -142,3 +143,22 @@ def test_a_missing_supernet_stops_a_reranking_search_before_it_starts(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "apq supernet" in err[0] and "search.rerank_k=1" in err[0]
     assert not (tmp_path / "results").exists()
+
+
+def test_bit_floors_split_the_joint_shortlist_and_refuse_a_width_the_space_lacks(tmp_path, capsys):
+    """k = 2 with a 4-bit floor: one measurement for the unrestricted search's winner, one for the
+    floored GA's (every bit width 4 or wider); the floored GA shares the joint query budget."""
+    search("fl", "--set", "search.rerank_bit_floors=4")
+    best = json.loads((tmp_path / "results/fmnist/fpga/fl/best.json").read_text())
+    space = create_space("fmnist")
+    by_source = {c["method"]: np.asarray(c["genome"]) for c in best["reranked"]}
+    assert len(best["reranked"]) == 2 and "ga_floor4" in by_source and set(by_source) - {"ga_floor4"} <= {"ga", "nsga2"}
+    bits = np.concatenate([np.r_[space.slices[g]] for g in BIT_GENES])
+    assert space.bit_choices[by_source["ga_floor4"][bits]].min() >= 4
+    queries = best["queries"]
+    assert queries["ga"] + queries["ga_floor4"] == queries["nsga2"]  # NSGA-II: one whole search's budget
+    assert main(["search", "--target", "fpga", "--preset", "smoke", "--generations", "2", "--run", "bad",
+                 "--set", "search.rerank_bit_floors=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rerank_bit_floors" in err[0] and "2, 4, 6, 8" in err[0]
+    assert not (tmp_path / "results/fmnist/fpga/bad").exists()

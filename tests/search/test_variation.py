@@ -51,3 +51,31 @@ def test_frozen_genes_that_break_a_rule_are_refused():
     frozen = {**frozen_columns(SPACE, ("kernel",), 2), **frozen_columns(SPACE, ("dw_a",), 0)}  # 7x7 at A4
     with pytest.raises(ValueError, match="forbids"):
         Variation(SPACE, RULES, frozen)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), genes=st.integers(1, 6))
+def test_floored_bits_stay_at_or_above_their_floor_and_cover_it(seed, genes):
+    """fmnist (bits 2, 4, 6, 8) on BitFusion with every bit at 4 or wider: valid, never 2-bit,
+    and 4, 6 and 8 all drawn (the floor re-draws uniformly above it)."""
+    space = create_space("fmnist")
+    rules = Rules(space, create_target("bitfusion").forbidden)
+    floor = bit_index(space, 4)
+    variation = Variation(space, rules, floors=frozen_columns(space, BIT_GENES, floor))
+    rng = np.random.default_rng(seed)
+    parents = variation.sample(40, rng)
+    children = np.concatenate([variation.mutate(parents, rng, 0.5, genes),
+                               variation.crossover(parents, parents[::-1], rng)])
+    bits = np.concatenate([np.r_[space.slices[g]] for g in BIT_GENES])
+    for genomes in (parents, children):
+        assert rules.is_valid(genomes).all()
+        assert genomes[:, bits].min() >= floor
+    assert set(np.unique(parents[:, bits])) == set(range(floor, len(space.bit_choices)))
+
+
+def test_floors_that_leave_no_choice_or_undercut_a_freeze_are_refused():
+    space = create_space("fmnist")
+    with pytest.raises(ValueError, match="no choice"):
+        Variation(space, Rules(space), floors=frozen_columns(space, ("kernel",), 3))
+    with pytest.raises(ValueError, match="below its floor"):
+        Variation(space, Rules(space), frozen_columns(space, ("dw_a",), 0), frozen_columns(space, ("dw_a",), 1))
