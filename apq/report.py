@@ -336,10 +336,24 @@ def supernet_figures(r: dict) -> list[Figure]:
         out += _recipe_figures(name, r["recipes"][name], name == picked)
     winner = r.get("finetuned_winner")
     if winner:
-        out.append(Figure(f"fine-tuned quantized winner vs its architecture trained alone in fp32 ({winner['arch']})",
+        paired = winner.get("vs_standalone")
+        detail = f"; {_paired(paired)}" if paired else ""
+        out.append(Figure(f"fine-tuned quantized winner (teacher {winner.get('teacher', '?')}) vs its architecture "
+                          f"trained alone in fp32 for {winner.get('standalone_epochs', '?')} epochs ({winner['arch']})",
                           f"{winner['acc']:.2f} % vs {winner['standalone_acc']:.2f} % (before fine-tuning "
-                          f"{winner['acc_before']:.2f} %)", ">= trained alone", winner["acc"] >= winner["standalone_acc"]))
+                          f"{winner['acc_before']:.2f} %){detail}", ">= trained alone",
+                          winner["acc"] >= winner["standalone_acc"]))
+        teachers = winner.get("teachers", {}).get("largest_minus_subnet")
+        if teachers:
+            accs = winner["by_teacher"]
+            out.append(Figure("fine-tune teacher: largest network minus the winner's own fp32 sub-net, test top-1",
+                              f"{accs['largest']['acc']:.2f} % vs {accs['subnet']['acc']:.2f} %; {_paired(teachers)}"))
     return out
+
+
+def _paired(v: dict) -> str:
+    """A paired comparison (:func:`apq.verify.stats.paired_comparison`) in one phrase."""
+    return f"{v['diff']:+.2f} points [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}], McNemar p = {v['p_mcnemar']:.2g}"
 
 
 def _interval(v: dict) -> str:

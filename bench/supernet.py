@@ -42,6 +42,7 @@ from scipy.stats import kendalltau
 from apq.config import apply_settings, preset_config
 from apq.io import project_root, write_json
 from apq.nn.runtime import pick_device
+from apq.quant.winner import load_winner
 from apq.report import bench_arguments
 from apq.space.genome import sample
 from apq.space.registry import create_space
@@ -54,6 +55,7 @@ from apq.supernet.config import RECIPES
 from apq.supernet.evaluate import evaluate, evaluate_subnet, prepare
 from apq.supernet.network import Supernet
 from apq.supernet.train import train_standalone, training_threads
+from apq.verify.stats import pack_correct, paired_comparison, unpack_correct
 
 NAMED = ("smallest", "middle", "largest")
 #: The supernet settings a stand-alone training and its evaluation read (train_standalone's
@@ -148,7 +150,8 @@ def standalone(space, genome, data, test, calib, config, epochs: float, seed: in
     seconds = train_standalone(net, data, config, epochs, seed, device, desc=desc)
     calibrate_bn(net, prepare(calib, device, config.channels_last), config.bn_calib_batch)
     result = evaluate(net, *test, config.eval_batch, config.channels_last)
-    return {"standalone_acc": round(result.accuracy, 3), "seconds": round(seconds, 1)}
+    return {"standalone_acc": round(result.accuracy, 3), "seconds": round(seconds, 1),
+            "test_images": int(result.count), "correct_b64": pack_correct(result.correct)}
 
 
 class RecipeContext:
@@ -209,9 +212,11 @@ def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> di
 
 
 def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, device) -> dict:
-    """``apq finetune``'s results (finetune.json) in ``run_dirs`` (one winner, e.g. one run per
-    teacher) beside the same architecture trained alone in fp32 with the configured recipe for its
-    epochs: {``acc`` (the configured teacher's run, else the first), ``standalone_acc``, ``by_teacher``, ...}."""
+    """``apq finetune``'s results (finetune.json, and finetuned.pt evaluated again on the test split
+    for per-image correctness) in ``run_dirs`` (one winner, e.g. one run per teacher) beside the same
+    architecture trained alone in fp32 with the configured recipe for its epochs: {``acc`` (the
+    configured teacher's run, else the first), ``standalone_acc``, ``vs_standalone`` and
+    ``teachers`` (paired: :func:`apq.verify.stats.paired_comparison`), ``by_teacher``, ...}."""
     reports = []
     for run_dir in run_dirs:
         report_file = run_dir / "finetune.json"
@@ -221,16 +226,29 @@ def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, 
     if len({r["arch"] for _, r in reports}) > 1:
         raise SystemExit("the --finetuned runs hold different winners; pass runs of one winner")
     config = preset_config(args.preset)
-    run_dir, chosen = next(((d, r) for d, r in reports if r["teacher"] == config.finetune.teacher), reports[0])
-    genome = np.asarray(chosen["genome"], dtype=np.int64)
     context = RecipeContext(space, config.supernet.recipe, args)
-    alone = context.standalone(genome, cache, device, "finetuned winner")
-    by_teacher = {r["teacher"]: {"acc": r["acc_after"], "acc_before": r["acc_before"], "run": str(d)} for d, r in reports}
-    return {"acc": chosen["acc_after"], "standalone_acc": alone["standalone_acc"], "acc_before": chosen["acc_before"],
-            "run": str(run_dir), "arch": chosen["arch"], "teacher": chosen["teacher"],
-            "finetune_epochs": chosen["epochs"], "standalone_recipe": config.supernet.recipe,
-            "standalone_epochs": context.epochs, "standalone_seconds": alone.get("seconds"),
-            "settings": args.settings, "by_teacher": by_teacher}
+    correct = {r["teacher"]: finetuned_correct(d / r["model_file"], context, device) for d, r in reports}
+    run_dir, chosen = next(((d, r) for d, r in reports if r["teacher"] == config.finetune.teacher), reports[0])
+    alone = context.standalone(np.asarray(chosen["genome"], dtype=np.int64), cache, device, "finetuned winner")
+    out = {"acc": chosen["acc_after"], "standalone_acc": alone["standalone_acc"], "acc_before": chosen["acc_before"],
+           "run": str(run_dir), "arch": chosen["arch"], "teacher": chosen["teacher"],
+           "finetune_epochs": chosen["epochs"], "standalone_recipe": config.supernet.recipe,
+           "standalone_epochs": context.epochs, "standalone_seconds": alone.get("seconds"), "settings": args.settings,
+           "by_teacher": {r["teacher"]: {"acc": r["acc_after"], "acc_before": r["acc_before"], "run": str(d),
+                                         "train_seconds": r.get("train_seconds")} for d, r in reports}}
+    if "correct_b64" in alone:
+        out["vs_standalone"] = paired_comparison(correct[chosen["teacher"]],
+                                                 unpack_correct(alone["correct_b64"], alone["test_images"]))
+    if set(correct) == {"largest", "subnet"}:
+        out["teachers"] = {"largest_minus_subnet": paired_comparison(correct["largest"], correct["subnet"])}
+    return out
+
+
+def finetuned_correct(model_file: Path, context: "RecipeContext", device) -> np.ndarray:
+    """(test images,) bool: which test images the fine-tuned model in ``model_file`` gets right."""
+    model, _ = load_winner(model_file)
+    _, test, _ = context.splits
+    return evaluate(model.to(device), *test, context.config.eval_batch, context.config.channels_last).correct
 
 
 def better_recipe(recipes: dict) -> str:

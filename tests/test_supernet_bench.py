@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from apq.space.genome import sample
+from apq.verify.stats import pack_correct
 from tests.helpers.cli import PROJECT
 
 spec = importlib.util.spec_from_file_location("supernet_bench", PROJECT / "bench" / "supernet.py")
@@ -24,7 +25,7 @@ def _finetuned_run(path, genome, teacher, acc_after, arch="a"):
     path.mkdir()
     (path / "finetune.json").write_text(json.dumps({"genome": genome.tolist(), "acc_after": acc_after,
                                                     "acc_before": 90.2, "arch": arch, "teacher": teacher,
-                                                    "epochs": 2.0}))
+                                                    "epochs": 2.0, "model_file": "finetuned.pt"}))
     return path
 
 
@@ -36,13 +37,18 @@ def test_finetuned_winner_pairs_the_configured_teacher_with_its_cached_standalon
     context = bench.RecipeContext(fmnist, "progressive", args)
     cache = bench.StandaloneCache(tmp_path / "cache.json")
     key = cache.key(bench.genome_string(fmnist, genome), context.epochs, context.settings)
-    cache.put(key, {"standalone_acc": 92.25, "seconds": 1.0})
-    monkeypatch.setattr(bench, "load_training_data", lambda *a: pytest.fail("a cache hit needs no data"))
+    alone = np.arange(8) < 6  # right on 6 of 8 test images
+    cache.put(key, {"standalone_acc": 92.25, "seconds": 1.0, "test_images": 8, "correct_b64": pack_correct(alone)})
+    by_model = {"big": np.ones(8, bool), "sub": np.arange(8) < 4}
+    monkeypatch.setattr(bench, "finetuned_correct", lambda path, context, device: by_model[path.parent.name])
+    monkeypatch.setattr(bench, "load_training_data", lambda *a: pytest.fail("a cache hit needs no training"))
     out = bench.finetuned_winner(fmnist, runs, args, bench.StandaloneCache(tmp_path / "cache.json"),
                                  torch.device("cpu"))
     assert out["teacher"] == "largest"  # the configured teacher's run, not the first given
     assert out["acc"] == 91.5 and out["standalone_acc"] == 92.25 and out["acc_before"] == 90.2
     assert {t: v["acc"] for t, v in out["by_teacher"].items()} == {"largest": 91.5, "subnet": 91.0}
+    assert out["vs_standalone"]["discordant"] == [2, 0] and out["vs_standalone"]["diff"] == pytest.approx(25.0)
+    assert out["teachers"]["largest_minus_subnet"]["discordant"] == [4, 0]
 
 
 def test_finetuned_winner_needs_finetuned_runs_of_one_winner(fmnist, tmp_path):

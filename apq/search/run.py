@@ -97,14 +97,16 @@ def _run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Cons
 
 
 def bit_floors(space: SearchSpace, config: SearchConfig) -> tuple[int, ...]:
-    """The bit floors the joint search runs (none without re-ranking); UserError for a width the space lacks."""
+    """The bit floors the joint search runs: none without re-ranking, and none at the space's
+    narrowest width (it restricts nothing; e.g. 4 on the APQ menu 4/6/8). UserError for a width
+    the space lacks."""
     if config.rerank_k == 1:
         return ()
     missing = [b for b in config.rerank_bit_floors if methods.bit_index(space, b) is None]
     if missing:
         raise UserError(f"search.rerank_bit_floors holds {', '.join(map(str, missing))}, which space '{space.name}' "
                         f"does not offer; use widths of {', '.join(map(str, space.bit_choices))}")
-    return config.rerank_bit_floors
+    return tuple(b for b in config.rerank_bit_floors if b > min(space.bit_choices))
 
 
 def floor_shares(k: int, groups: int) -> list[int]:

@@ -135,3 +135,18 @@ def test_split_budget_keeps_the_whole_budget_in_whole_generations():
         budgets = methods.split_budget(config, config.queries, parts)
         assert len(budgets) == parts and sum(budgets) == config.queries
         assert all(methods.whole_generations(config, b) == b for b in budgets)
+
+
+def test_bit_floors_run_only_when_reranking_and_only_where_they_restrict():
+    from apq.errors import UserError
+    from apq.search.run import bit_floors, floor_shares
+    from apq.space.registry import create_space
+
+    fmnist, apq_menu = create_space("fmnist"), create_space("fmnist-apq")  # bits 2-8, and 4/6/8
+    config = small_config(rerank_k=4, rerank_bit_floors=(4, 6))
+    assert bit_floors(fmnist, config) == (4, 6)
+    assert bit_floors(apq_menu, config) == (6,)  # 4 is that menu's narrowest: no restriction
+    assert bit_floors(fmnist, config.override(rerank_k=1)) == ()
+    with pytest.raises(UserError, match="does not offer"):
+        bit_floors(fmnist, config.override(rerank_bit_floors=(3,)))
+    assert floor_shares(4, 2) == [2, 2] and floor_shares(4, 3) == [2, 1, 1] and floor_shares(3, 2) == [2, 1]
