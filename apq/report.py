@@ -405,6 +405,14 @@ def search_quality_figures(r: dict) -> list[Figure]:
     return out
 
 
+def variant_figures(r: dict) -> list[Figure]:
+    """A variant of the joint search (``--set``/``--tag`` of the quality bench): its settings, then
+    the quality figures without target marks (the targets are the default search's)."""
+    head = Figure("variant settings (every search of the variant)", ", ".join(r["settings"]) or "none")
+    return [head] + [Figure(f.measure.replace("joint minus joint untagged", "variant minus the default joint search")
+                            .replace(": joint ", ": variant's joint "), f.value) for f in search_quality_figures(r)]
+
+
 def pipeline_figures(r: dict) -> list[Figure]:
     out = []
     for name, t in r["targets"].items():
@@ -446,6 +454,12 @@ BENCHES = (
                                   "random architectures), pooled over seeds: mean margin in points with a "
                                   "two-level paired bootstrap 95 % interval and an exact McNemar p-value on the "
                                   "pooled discordant test images."),
+    Bench("search_quality_floor4", "Search quality, variant: bit floor 4", "bench-quality",
+          "bench/search_quality.py --budgets tight --rerank-k 4 --set search.rerank_bit_floors=4 --tag floor4",
+          variant_figures, "The joint search sharing its budget and measurements with a GA whose bit widths stay at "
+                           "4 or wider (`search.rerank_bit_floors=4`), against every baseline and against the default "
+                           "joint search of the same seeds (paired, same statistics). Not the default: see "
+                           "docs/decisions.md."),
     Bench("pipeline", "Whole pipeline", "bench-pipeline", "bench/pipeline.py", pipeline_figures,
           "Every stage of the default pipeline from a fresh root, and a second `make search` as a user runs it."),
 )

@@ -127,6 +127,10 @@ SLOW = {
 def test_every_slow_benchmark_renders_its_figures(tmp_path):
     for name, report in SLOW.items():
         _write(tmp_path, name, report)
+    variant = {**SLOW["search_quality"], "settings": ["search.rerank_bit_floors=4"], "tag": "floor4"}
+    variant["cases"] = [{**variant["cases"][0], "vs": {**variant["cases"][0]["vs"], "joint_untagged": {
+        "margin": -0.16, "ci95": [-0.55, 0.0], "p": 0.015}}}]
+    _write(tmp_path, "search_quality_floor4", variant)
     page = render(tmp_path)
     assert "lacks a field" not in page
     for expected in ("recipe picked (higher rank tau, then accuracy) / configured default | sandwich / progressive |",
@@ -150,5 +154,10 @@ def test_every_slow_benchmark_renders_its_figures(tmp_path):
                      "joint minus random, test top-1 (k = 4) | -0.90 points [-1.50, -0.30], p = 0.01 (**missed**) "
                      "| not worse with p < 0.05",
                      "bitfusion loose (0.74 ms, 1 seeds) | failed: verify failed",
+                     "variant settings (every search of the variant) | search.rerank_bit_floors=4 | reported",
+                     "variant minus the default joint search, test top-1 (k = 4) | -0.16 points [-0.55, +0.00], "
+                     "p = 0.015 | reported",
+                     "fpga tight (1.729 ms, 3 seeds): variant's joint minus best uniform, test top-1 (k = 4) | +0.80 "
+                     "points [+0.30, +1.30], p = 0.004 | reported",
                      "1938 s (met) | <= 3600 s", "31 s (**missed**) | <= 30 s", "91.61 / 90.46 %"):
         assert expected in page, expected
