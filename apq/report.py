@@ -391,6 +391,10 @@ def search_quality_figures(r: dict) -> list[Figure]:
                               "; ".join(f"{n.replace('_', ' ')} {g['before']:+.2f} / "
                                         + ("n/a" if g.get("after") is None else f"{g['after']:+.2f}")
                                         for n, g in others.items())))
+        spread = c.get("shortlist_curse")
+        if spread:
+            out.append(Figure(f"{case}: predicted minus validation accuracy over every re-ranked candidate (count)",
+                              "; ".join(f"{n.replace('_', ' ')} {g['mean']:+.2f} ({g['n']})" for n, g in spread.items())))
         room = c.get("headroom", {})
         if "ceiling_minus_w4a4" in room:
             levels = room["levels"]

@@ -281,6 +281,18 @@ def curse(units: list[dict], use_val: bool) -> dict[str, float]:
     return {name: float(np.mean(values)) for name, values in gaps.items()}
 
 
+def shortlist_curse(units: list[dict]) -> dict[str, dict]:
+    """Per method, over every candidate its re-ranking measured (all seeds): mean predicted minus
+    validation accuracy (points) and the count. How far the predictor errs where each method's
+    search leads it, from every measurement rather than the winners alone."""
+    gaps: dict[str, list[float]] = {}
+    for unit in units:
+        best = unit["best"]
+        for name, entry in {"joint": best, **best.get("baselines", {})}.items():
+            gaps.setdefault(name, []).extend(c["predicted_acc"] - c["val_acc"] for c in entry.get("reranked", []))
+    return {name: {"mean": float(np.mean(g)), "n": len(g)} for name, g in gaps.items() if g}
+
+
 def mean_measured(per_seed: list[dict[str, dict]]) -> dict[str, float]:
     """Mean test accuracy over seeds of each method present in every seed, ``best_uniform`` included."""
     names = [n for n in per_seed[0] if all(n in w for w in per_seed)]
@@ -312,6 +324,8 @@ def summarise_case(target: str, budget: str, limit: float, seeds: list[int], ks:
                                     "after_predictor": after_pred.get(name)}
                              for name in sorted(set(before) | set(after_val) | set(after_pred))}
     case["by_k"] = {str(k): mean_measured([winners(units[(s, k)]["verify"]) for s in seeds]) for k in ks}
+    if compare_k > 1:
+        case["shortlist_curse"] = shortlist_curse(at_k)
     case["checks"] = checks(case)
     return case
 

@@ -110,6 +110,7 @@ SLOW = {
          "winners_curse": {"joint": {"before": 0.95, "after": 0.12, "after_predictor": 0.9},
                            "random": {"before": 0.3, "after": -0.1, "after_predictor": 0.2}},
          "by_k": {"1": {"joint": 90.1, "best_uniform": 89.5}, "4": {"joint": 90.4, "best_uniform": 89.6}},
+         "shortlist_curse": {"joint": {"mean": 2.82, "n": 40}, "uniform_w4a4": {"mean": 0.39, "n": 24}},
          "headroom": {"levels": {"w2a2": {"measured_fp32_val_acc": 91.2}, "w4a4": {"measured_fp32_val_acc": 90.6}},
                       "ceiling_minus_w4a4": 0.6}},
         {"target": "fpga", "budget": "loose", "latency_limit_ms": 3.1, "seeds": [0, 1, 2], "k": 4,
@@ -150,6 +151,7 @@ def test_every_slow_benchmark_renders_its_figures(tmp_path):
                      "joint minus sequential, test top-1 (k = 4) | +1.50 points [+0.90, +2.10], p = 0.0001 (met)",
                      "+0.95 / +0.12 points (met) | abs. <= 1.0 after", "random +0.30 / -0.10",
                      "k=1: 90.10 %, 89.50 %; k=4: 90.40 %, 89.60 %",
+                     "every re-ranked candidate (count) | joint +2.82 (40); uniform w4a4 +0.39 (24)",
                      "fits at each uniform width (w2a2, w4a4) | 91.20 / 90.60 %: narrowest minus W4A4 +0.60 points",
                      "joint minus random, test top-1 (k = 4) | -0.90 points [-1.50, -0.30], p = 0.01 (**missed**) "
                      "| not worse with p < 0.05",

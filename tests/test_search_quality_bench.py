@@ -61,6 +61,15 @@ def test_a_case_compares_with_every_baseline_and_the_best_uniform_level():
     assert not case["checks"]["reranked_joint_abs_error_within_1"]  # 95 on validation, about 90 on test
 
 
+def test_the_shortlist_curse_counts_every_measured_candidate_of_every_seed():
+    def unit(joint, random):
+        shortlist = lambda pairs: [{"predicted_acc": p, "val_acc": v} for p, v in pairs]
+        return {"best": {"reranked": shortlist(joint), "baselines": {"random": {"reranked": shortlist(random)},
+                                                                      "uniform_w8a8": {}}}}
+    out = bench.shortlist_curse([unit([(92, 89), (91, 90)], [(90, 90)]), unit([(93, 89)], [(90, 89)])])
+    assert out == {"joint": {"mean": pytest.approx(8 / 3), "n": 3}, "random": {"mean": pytest.approx(0.5), "n": 2}}
+
+
 def test_a_tagged_case_compares_its_joint_winner_with_the_untagged_runs(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     monkeypatch.setattr(bench, "results_dir", lambda space, target: tmp_path)
