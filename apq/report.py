@@ -103,20 +103,27 @@ def stamp(path: str | Path, command: str) -> Path:
 
 
 def provenance_line(report: dict) -> str:
-    """One sentence: where and when ``report`` was measured, from its stamp or the bench's own fields."""
+    """Where and when ``report`` was measured, from its stamp or the bench's own fields; a part kept
+    from an earlier run (a ``<part>_recorded`` stamp, e.g. ``recipes_recorded``) gets its own sentence."""
     rec = report.get("recorded")
     if rec:
-        load = rec.get("load_average")
-        load_text = f", load average {' / '.join(f'{x:.2f}' for x in load)} after the run" if load else ""
-        return (f"Measured {rec.get('date', 'at an unrecorded date')} at commit `{rec.get('commit', 'unknown')}` "
-                f"on host `{rec.get('host', 'unknown')}` ({rec.get('cpus', '?')} CPUs{load_text}) by "
-                f"`{rec.get('command', '?')}`.")
+        parts = [f"Measured {_stamp_text(rec)}."]
+        parts += [f"Its {key[:-len('_recorded')]}: measured {_stamp_text(value)}." for key, value in report.items()
+                  if key.endswith("_recorded") and isinstance(value, dict)]
+        return " ".join(parts)
     created = report.get("created")
     host = report.get("host", {}).get("node") if isinstance(report.get("host"), dict) else None
     parts = [f"Measured {created}" if created else "Date, commit and host not recorded in the JSON"]
     if host:
         parts.append(f"on host `{host}`")
     return " ".join(parts) + " (no provenance stamp: rerun the make target to add one)."
+
+
+def _stamp_text(rec: dict) -> str:
+    load = rec.get("load_average")
+    load_text = f", load average {' / '.join(f'{x:.2f}' for x in load)} after the run" if load else ""
+    return (f"{rec.get('date', 'at an unrecorded date')} at commit `{rec.get('commit', 'unknown')}` on host "
+            f"`{rec.get('host', 'unknown')}` ({rec.get('cpus', '?')} CPUs{load_text}) by `{rec.get('command', '?')}`")
 
 
 # ---- formatting helpers -----------------------------------------------------------------------

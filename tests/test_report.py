@@ -1,7 +1,7 @@
 """docs/results.md is generated from results/bench/*.json: figures, targets, provenance, missing runs."""
 import json
 
-from apq.report import BENCHES, main, render, stamp
+from apq.report import BENCHES, main, provenance_line, render, stamp
 from tests.helpers.cli import PROJECT
 
 
@@ -60,6 +60,9 @@ def test_stamp_records_where_and_when(tmp_path, monkeypatch):
     assert len(recorded["commit"].removesuffix("+dirty")) == 12 and recorded["date"].endswith(" UTC")
     stamp(path, "again")
     assert json.loads(path.read_text())["throughput"] == []
+    kept = {**json.loads(path.read_text()), "recipes_recorded": {**recorded, "command": "an earlier run"}}
+    line = provenance_line(kept)
+    assert "by `again`." in line and "Its recipes: measured" in line and "by `an earlier run`." in line
 
 
 def test_committed_page_is_what_the_committed_json_makes(tmp_path):
