@@ -62,13 +62,12 @@ from apq.report import bench_arguments
 from apq.predictor.load import load_fp32_predictor
 from apq.samples.evaluate import SampleJob, context, evaluate_fp32, release_context
 from apq.search.constraint import Constraint
-from apq.search.methods import bit_index, frozen_columns, uniform_precision
+from apq.search.methods import bit_columns, uniform_precision
 from apq.search.problem import Problem
 from apq.search.outputs import results_dir
 from apq.search.variation import Variation
 from apq.space.genome import Rules
 from apq.space.registry import create_space
-from apq.space.space import BIT_GENES
 from apq.stages.layout import supernet_path
 from apq.quant.winner import WINNER
 from apq.verify.run import PARTIAL, REPORT, candidates, verified_results, write_partial
@@ -90,7 +89,7 @@ def w8a8_latencies(target_name: str) -> np.ndarray:
     """Latency (ms) of uniform W8A8 on :data:`BUDGET_SAMPLES` random valid architectures of the space."""
     space, target = create_space(SPACE), create_target(target_name)
     rules = Rules(space, target.forbidden)
-    variation = Variation(space, rules, frozen_columns(space, BIT_GENES, bit_index(space, 8)))
+    variation = Variation(space, rules, bit_columns(space, 8))
     genomes = variation.sample(BUDGET_SAMPLES, np.random.default_rng(BUDGET_SEED))
     return CostTable(space, target).evaluate(genomes).latency_ms
 

@@ -102,10 +102,9 @@ def floored_ga(problem: Problem, config: SearchConfig, seed, budget: int | None 
                bits: int) -> MethodResult:
     """The joint GA with every pointwise and depthwise weight and activation at ``bits`` or wider
     (a mixed policy over the space's widths from ``bits`` up); ValueError if the space lacks ``bits``."""
-    index = bit_index(problem.space, bits)
-    if index is None:
+    floors = bit_columns(problem.space, bits)
+    if floors is None:
         raise ValueError(f"space '{problem.space.name}' offers no {bits}-bit width")
-    floors = frozen_columns(problem.space, BIT_GENES, index)
     return _search(f"ga_floor{bits}", problem, GA, config, seed, whole_generations(config, budget), floors=floors)[0]
 
 
@@ -113,11 +112,9 @@ def split_budget(config: SearchConfig, budget: int, parts: int) -> list[int]:
     """``budget`` queries as ``parts`` searches' budgets of whole generations each (a seed population
     plus generations of children) whose sum is ``budget`` whenever the population is a multiple of
     the children per generation (the built-in presets), never more."""
-    out = []
+    out: list[int] = []
     for i in range(parts):
-        share = (budget - sum(out)) // (parts - i)
-        out.append(whole_generations(config, share) if i < parts - 1 else budget - sum(out))
-    out[-1] = whole_generations(config, out[-1])
+        out.append(whole_generations(config, (budget - sum(out)) // (parts - i)))
     return out
 
 
@@ -147,14 +144,20 @@ def frozen_columns(space: SearchSpace, genes: tuple[str, ...], values: np.ndarra
     return frozen
 
 
+def bit_columns(space: SearchSpace, bits: int) -> dict[int, int] | None:
+    """{column: choice index} setting every pointwise and depthwise weight and activation gene to
+    ``bits``; None if the space does not offer that width."""
+    index = bit_index(space, bits)
+    return None if index is None else frozen_columns(space, BIT_GENES, index)
+
+
 def uniform_precision(problem: Problem, config: SearchConfig, seed, budget: int | None = None, *,
                       bits: int) -> MethodResult | None:
     """GA over architecture and channels with every searchable layer at W{bits}A{bits}; None if
     the space has no such bit width."""
-    index = bit_index(problem.space, bits)
-    if index is None:
+    frozen = bit_columns(problem.space, bits)
+    if frozen is None:
         return None
-    frozen = frozen_columns(problem.space, BIT_GENES, index)
     return _search(f"uniform_w{bits}a{bits}", problem, GA, config, seed, whole_generations(config, budget),
                    frozen)[0]
 

@@ -12,7 +12,7 @@
   With ``SearchConfig.rerank_bit_floors`` the joint GA's budget is split between the unrestricted
   GA and one GA per bit floor (every width at the floor or wider), and the k measurements between
   them (:func:`floor_shares`): where the predictor over-rates the narrowest widths, a floored
-  candidate can win on measurement.
+  candidate can win on measurement. Off by default: docs/decisions.md ("Search") says why.
 """
 from __future__ import annotations
 
@@ -99,14 +99,18 @@ def _run_search(table: CostTable, predictor: AccuracyPredictor, constraint: Cons
 def bit_floors(space: SearchSpace, config: SearchConfig) -> tuple[int, ...]:
     """The bit floors the joint search runs: none without re-ranking, and none at the space's
     narrowest width (it restricts nothing; e.g. 4 on the APQ menu 4/6/8). UserError for a width
-    the space lacks."""
+    the space lacks, or for more floors than leave each one measurement beside the unrestricted GA's."""
     if config.rerank_k == 1:
         return ()
     missing = [b for b in config.rerank_bit_floors if methods.bit_index(space, b) is None]
     if missing:
         raise UserError(f"search.rerank_bit_floors holds {', '.join(map(str, missing))}, which space '{space.name}' "
                         f"does not offer; use widths of {', '.join(map(str, space.bit_choices))}")
-    return tuple(b for b in config.rerank_bit_floors if b > min(space.bit_choices))
+    floors = tuple(b for b in config.rerank_bit_floors if b > min(space.bit_choices))
+    if len(floors) > config.rerank_k - 1:
+        raise UserError(f"search.rerank_bit_floors holds {len(floors)} floors but search.rerank_k = {config.rerank_k} "
+                        f"measures only {config.rerank_k - 1} beside the unrestricted GA's; raise rerank_k or drop floors")
+    return floors
 
 
 def floor_shares(k: int, groups: int) -> list[int]:

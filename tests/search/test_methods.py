@@ -149,4 +149,6 @@ def test_bit_floors_run_only_when_reranking_and_only_where_they_restrict():
     assert bit_floors(fmnist, config.override(rerank_k=1)) == ()
     with pytest.raises(UserError, match="does not offer"):
         bit_floors(fmnist, config.override(rerank_bit_floors=(3,)))
+    with pytest.raises(UserError, match="measures only 1"):
+        bit_floors(fmnist, config.override(rerank_k=2))  # two floors, one measurement to share
     assert floor_shares(4, 2) == [2, 2] and floor_shares(4, 3) == [2, 1, 1] and floor_shares(3, 2) == [2, 1]

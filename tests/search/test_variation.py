@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apq.hardware.target import create_target
-from apq.search.methods import bit_index, frozen_columns
+from apq.search.methods import bit_columns, bit_index, frozen_columns
 from apq.space.genome import Rules
 from apq.space.registry import create_space
 from apq.space.space import BIT_GENES, BLOCK_GENES
@@ -16,7 +16,7 @@ RULES = Rules(SPACE, create_target("bitfusion").forbidden)
 
 
 def w4a4() -> Variation:
-    return Variation(SPACE, RULES, frozen_columns(SPACE, BIT_GENES, bit_index(SPACE, 4)))
+    return Variation(SPACE, RULES, bit_columns(SPACE, 4))
 
 
 @settings(max_examples=25, deadline=None)
@@ -61,7 +61,7 @@ def test_floored_bits_stay_at_or_above_their_floor_and_cover_it(seed, genes):
     space = create_space("fmnist")
     rules = Rules(space, create_target("bitfusion").forbidden)
     floor = bit_index(space, 4)
-    variation = Variation(space, rules, floors=frozen_columns(space, BIT_GENES, floor))
+    variation = Variation(space, rules, floors=bit_columns(space, 4))
     rng = np.random.default_rng(seed)
     parents = variation.sample(40, rng)
     children = np.concatenate([variation.mutate(parents, rng, 0.5, genes),
