@@ -431,8 +431,19 @@ def pipeline_figures(r: dict) -> list[Figure]:
         applies = t.get("applies", True)
         out.append(Figure(t.get("what", name) + ("" if applies else f" ({r['preset']} preset: target does not apply)"),
                           value, f"<= {t['limit_s']:g} s", t["pass"] if applies else None))
+    reference, units = r.get("reference"), r.get("in_reference_units", {})
+    if reference:
+        out.append(Figure(f"reference workload ({reference['steps']} training steps of a fixed small conv net, "
+                          f"{reference['eval_images']} images evaluated; the host-speed unit below)",
+                          f"{reference['seconds']:.1f} s"))
     for stage, seconds in r.get("seconds", {}).items():
-        out.append(Figure(f"stage {stage}", f"{seconds:.1f} s"))
+        unit = f" = {units[stage]:.1f} reference units" if stage in units else ""
+        out.append(Figure(f"stage {stage}", f"{seconds:.1f} s{unit}"))
+    parts = r.get("make_search_bitfusion_parts", {})
+    if parts:
+        out.append(Figure("second make search, split: GA / verification of the winner / start-up, checks, loading",
+                          " / ".join(f"{parts.get(k, float('nan')):.1f} s" for k in
+                                     ("ga_search_s", "verify_winner_s", "startup_checks_lut_loading_s"))))
     for target, w in r.get("winners", {}).items():
         out.append(Figure(f"verified {target} winner, predicted / measured test top-1",
                           f"{w['predicted_acc']:.2f} / {w['measured_acc']:.2f} %"))
