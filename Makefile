@@ -40,13 +40,13 @@ DATA_FLAG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 SAMPLE_FLAGS := --backend $(BACKEND)$(if $(JOBS), --jobs $(JOBS),)$(if $(ADDRESS), --address $(ADDRESS),)
 
 .PHONY: help setup data test test-fast bench bench-cost bench-search bench-fake-quant bench-predictor bench-supernet \
-	bench-quant bench-samples bench-quality bench-pipeline report lut space supernet samples predictor search verify \
+	bench-quant bench-samples bench-quality bench-sensitivity bench-pipeline report lut space supernet samples predictor search verify \
 	finetune export clean
 
 help:
 	@echo "make setup | data | test | test-fast | report"
 	@echo "     bench (bench-cost bench-search bench-fake-quant bench-predictor) | bench-supernet | bench-quant"
-	@echo "     bench-samples | bench-quality | bench-pipeline"
+	@echo "     bench-samples | bench-quality | bench-sensitivity | bench-pipeline"
 	@echo "     lut | space | supernet | samples | predictor | search | verify | finetune | export"
 	@echo "  vars: SPACE TARGET PRESET LATENCY ENERGY DATA_DIR SEARCH_FLAGS JOBS BACKEND ADDRESS RUN FORMAT EPOCHS"
 	@echo "        TORCH_SPEC TORCH_INDEX (make setup)"
@@ -104,6 +104,11 @@ bench-samples: supernet
 
 bench-quality: predictor
 	$(call BENCH,search_quality,--jobs 2)
+
+# The structured predictor's linear drop started from a one-layer-at-a-time quantization scan of
+# the supernet, against its constant start, on the predictor stage's own held-out samples.
+bench-sensitivity: samples
+	$(call BENCH,sensitivity)
 
 # Supernet sub-nets vs the same sub-nets trained from scratch (~1 h), and the whole default
 # pipeline timed stage by stage in a fresh APQ_ROOT (~1 h).

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -424,6 +425,29 @@ def variant_figures(r: dict) -> list[Figure]:
                             .replace(": joint ", ": variant's joint "), f.value) for f in search_quality_figures(r)]
 
 
+def sensitivity_figures(r: dict) -> list[Figure]:
+    """The scan, then each model's held-out and cross-validated ranking, then prior minus constant start."""
+    scan = r["scan"]
+    genes = ("pw_w", "pw_a", "dw_w", "dw_a")  # apq.space.space.BIT_GENES, the scan's second axis
+    narrowest = {g: [block[i][0] for block in scan["drop"]] for i, g in enumerate(genes)}
+    out = [Figure(f"scan: largest sub-net at the widest bits, {scan['images']} validation images",
+                  f"{scan['base_acc']:.2f} % in {scan['seconds']:.0f} s"),
+           Figure("scan: one layer at the narrowest width, mean / max drop over blocks, by gene",
+                  "; ".join(f"{g} {statistics.mean(v):.2f} / {max(v):.2f}" for g, v in narrowest.items())
+                  + " points")]
+    cv = r["cross_validation"]
+    for name, entry in r["test"].items():
+        fold = f"; cross-validated on the pool {cv[name]['pairwise_acc']:.2f} / " \
+               f"{cv[name]['pairwise_acc_cost_matched']:.2f}" if name in cv else ""
+        out.append(Figure(f"`{name}` pairwise / cost-matched pairwise, {r['n_test']} held-out quantized samples",
+                          f"{_with_ci(entry, 'pairwise_acc')} / {_with_ci(entry, 'pairwise_acc_cost_matched')}{fold}"))
+    diff = r["prior_minus_linear"]
+    out.append(Figure("prior minus constant start (paired on the same resamples): pairwise / cost-matched",
+                      " / ".join(f"{diff[k]:+.2f} [{diff[f'{k}_ci'][0]:+.2f}, {diff[f'{k}_ci'][1]:+.2f}]"
+                                 for k in ("pairwise_acc", "pairwise_acc_cost_matched"))))
+    return out
+
+
 def pipeline_figures(r: dict) -> list[Figure]:
     out = []
     for name, t in r["targets"].items():
@@ -482,6 +506,9 @@ BENCHES = (
                            "4 or wider (`search.rerank_bit_floors=4`), against every baseline and against the default "
                            "joint search of the same seeds (paired, same statistics). Not the default: see "
                            "docs/decisions.md."),
+    Bench("sensitivity", "Sensitivity prior", "bench-sensitivity", "bench/sensitivity.py", sensitivity_figures,
+          "A one-layer-at-a-time quantization scan of the supernet as the starting point of the structured "
+          "predictor's linear drop, against its constant start, on the predictor stage's own held-out samples."),
     Bench("pipeline", "Whole pipeline", "bench-pipeline", "bench/pipeline.py", pipeline_figures,
           "Every stage of the default pipeline from a fresh root, and a second `make search` as a user runs it."),
 )

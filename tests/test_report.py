@@ -119,6 +119,20 @@ SLOW = {
         {"target": "fpga", "budget": "loose", "latency_limit_ms": 3.1, "seeds": [0, 1, 2], "k": 4,
          "vs": {"random": {"margin": -0.9, "ci95": [-1.5, -0.3], "p": 0.01}}, "winners_curse": {}, "by_k": {}},
         {"target": "bitfusion", "budget": "loose", "latency_limit_ms": 0.74, "seeds": [0], "error": "verify failed"}]},
+    "sensitivity": {"scan": {"base_acc": 91.5, "images": 2000, "seconds": 240.0,
+                             "drop": [[[30.0, 1.0, 0.2, 0.0], [5.0, 0.5, 0.1, 0.0], [2.0, 0.2, 0.0, 0.0],
+                                       [4.0, 0.3, 0.1, 0.0]],
+                                      [[50.0, 2.0, 0.4, 0.0], [7.0, 0.7, 0.3, 0.0], [4.0, 0.4, 0.0, 0.0],
+                                       [6.0, 0.5, 0.1, 0.0]]]},
+                    "cross_validation": {"structured_linear": {"pairwise_acc": 0.8, "pairwise_acc_cost_matched": 0.75,
+                                                              "score": 0.775}},
+                    "test": {"structured_linear": {"pairwise_acc": 0.81, "pairwise_acc_ci": [0.77, 0.85],
+                                                   "pairwise_acc_cost_matched": 0.77},
+                             "prior_only": {"pairwise_acc": 0.7, "pairwise_acc_cost_matched": 0.6}},
+                    "prior_minus_linear": {"pairwise_acc": 0.03, "pairwise_acc_ci": [-0.01, 0.07],
+                                           "pairwise_acc_cost_matched": 0.05,
+                                           "pairwise_acc_cost_matched_ci": [0.0, 0.1]},
+                    "n_test": 103},
     "pipeline": {"preset": "default", "seconds": {"supernet": 827.0, "data": 1.2},
                  "reference": {"seconds": 25.0, "steps": 300, "eval_images": 8192},
                  "in_reference_units": {"supernet": 33.08, "data": 0.05},
@@ -171,5 +185,11 @@ def test_every_slow_benchmark_renders_its_figures(tmp_path):
                      "1938 s (met) | <= 3600 s", "31 s (**missed**) | <= 30 s", "91.61 / 90.46 %",
                      "8192 images evaluated; the host-speed unit below) | 25.0 s",
                      "stage supernet | 827.0 s = 33.1 reference units", "stage data | 1.2 s = 0.1 reference units",
-                     "start-up, checks, loading | 12.5 s / 15.0 s / 3.7 s"):
+                     "start-up, checks, loading | 12.5 s / 15.0 s / 3.7 s",
+                     "2000 validation images | 91.50 % in 240 s",
+                     "by gene | pw_w 40.00 / 50.00; pw_a 6.00 / 7.00; dw_w 3.00 / 4.00; dw_a 5.00 / 6.00 points",
+                     "`structured_linear` pairwise / cost-matched pairwise, 103 held-out quantized samples | 0.81 "
+                     "[0.77, 0.85] / 0.77; cross-validated on the pool 0.80 / 0.75",
+                     "`prior_only` pairwise / cost-matched pairwise, 103 held-out quantized samples | 0.70 / 0.60 |",
+                     "pairwise / cost-matched | +0.03 [-0.01, +0.07] / +0.05 [+0.00, +0.10]"):
         assert expected in page, expected

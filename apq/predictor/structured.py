@@ -32,21 +32,27 @@ class StructuredQuantPredictor(MLPPredictor):
     """fp32 predictor ``base`` (fitted :class:`MLPPredictor`) minus a learned drop of the bits.
 
     ``drop``: ``"linear"`` or ``"mlp"`` (see :class:`StructuredQuantNet`); ``floor``: chance
-    accuracy in percent (100 / classes); ``weight_decay`` is the drop's L2 penalty.
+    accuracy in percent (100 / classes); ``weight_decay`` is the drop's L2 penalty. ``prior``
+    (linear drop only): float32 (bit_dim,) weights over the encoding's bit part, e.g. a sensitivity
+    scan's (:func:`apq.quant.sensitivity.prior_weights`); the drop then starts at the least-squares
+    fit ``scale * prior . x + bias`` of the training rows' logit drops instead of a constant.
     """
 
     def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, drop: str = "linear",
                  floor: float = 10.0, hidden_size: int = 64, lr: float = 1e-2, weight_decay: float = 1e-3,
                  batch_size: int = 128, max_epochs: int = 300, patience: int = 30,
-                 validation_fraction: float = 0.15, seed: int = 0, device: str | None = None):
+                 validation_fraction: float = 0.15, seed: int = 0, device: str | None = None,
+                 prior: np.ndarray | None = None):
         super().__init__(hidden_size, 1, lr, weight_decay, batch_size, max_epochs, patience, validation_fraction,
                          seed, device)
-        self.fp32_dim, self.base, self.drop, self.floor = fp32_dim, base, drop, floor
+        if prior is not None and drop != "linear":
+            raise ValueError("a prior needs the linear drop")
+        self.fp32_dim, self.base, self.drop, self.floor, self.prior = fp32_dim, base, drop, floor, prior
 
     def _initial_network(self, X: np.ndarray, y: np.ndarray) -> StructuredQuantNet:
         """The frozen base plus a seeded drop that starts constant (last layer's weights zero) at the
         mean logit drop of the training rows: the fp32 predictor's order, shifted to be unbiased
-        (as the transferred MLP starts)."""
+        (as the transferred MLP starts); with a prior, at its least-squares fit to those drops."""
         if self.base is None:
             raise NotFittedError("StructuredQuantPredictor needs a fitted fp32 predictor as base")
         with torch.random.fork_rng(devices=[]):
@@ -55,10 +61,27 @@ class StructuredQuantPredictor(MLPPredictor):
                                      self.hidden_size, self.floor)
         with torch.no_grad():
             base_logit = net.base_logit(torch.as_tensor(self.base.predict(X[:, : self.fp32_dim]), dtype=torch.float32))
-            logit = net.base_logit(torch.as_tensor(y, dtype=torch.float32))
-            net.output_layer().weight.zero_()
-            net.output_layer().bias.fill_(float(torch.mean(base_logit - logit)))
+            logit_drop = base_logit - net.base_logit(torch.as_tensor(y, dtype=torch.float32))
+            layer = net.output_layer()
+            if self.prior is None:
+                layer.weight.zero_()
+                layer.bias.fill_(float(torch.mean(logit_drop)))
+            else:
+                prior = np.asarray(self.prior, dtype=np.float32)
+                scale, bias = prior_fit(X[:, self.fp32_dim:] @ prior, logit_drop.numpy())
+                layer.weight.copy_(torch.as_tensor(scale * prior)[None])
+                layer.bias.fill_(bias)
         return net
+
+
+def prior_fit(prior_drop: np.ndarray, logit_drop: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(scale, bias)`` of ``logit_drop ~ scale * prior_drop + bias`` over (N,) rows;
+    scale 0 (the mean alone) when the prior is constant on them."""
+    prior_drop, logit_drop = np.asarray(prior_drop, dtype=np.float64), np.asarray(logit_drop, dtype=np.float64)
+    if np.ptp(prior_drop) == 0:
+        return 0.0, float(np.mean(logit_drop))
+    scale, bias = np.polyfit(prior_drop, logit_drop, 1)
+    return float(scale), float(bias)
 
 
 class RidgeQuantPredictor(MLPPredictor):
