@@ -19,7 +19,7 @@ SEARCH_FLAGS ?=
 # and the export format (onnx, torch or all).
 RUN ?=
 FORMAT ?= all
-# `make finetune`: passes over the training split (default: the preset's, ~10 min here).
+# `make finetune`: passes over the training split (default: the preset's, 2 on default: ~7.5 min here).
 EPOCHS ?=
 # Sample generation: JOBS workers (default one per core); BACKEND=dask with ADDRESS=tcp://host:8786
 # spreads the same work over a dask.distributed cluster.
@@ -157,7 +157,7 @@ verify: setup
 	$(APQ) verify $(RUN) --space $(SPACE) --target $(TARGET) $(if $(RUN),,--preset $(PRESET)) $(DATA_FLAG)
 
 # Train the verified winner of the latest run of SPACE/TARGET (or RUN) further, quantization in the
-# loop, distilled from an fp32 teacher (~10 min, resumable); `make export` then exports it.
+# loop, distilled from an fp32 teacher (~7.5 min on default here, resumable); `make export` then exports it.
 finetune: setup
 	$(APQ) finetune $(RUN) --space $(SPACE) --target $(TARGET) $(if $(RUN),,--preset $(PRESET)) $(DATA_FLAG)$(if $(EPOCHS), --epochs $(EPOCHS),)
 

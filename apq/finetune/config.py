@@ -2,8 +2,9 @@
 
 Why the defaults, in one line each (the measurements: docs/decisions.md "Fine-tune"):
 
-- ``epochs=2``: about 10 minutes on this 2-core host for a default-sized winner (a step costs about
-  2.5 supernet steps; docs/decisions.md "Fine-tune"); verify's fine-tune (250 steps) is half an epoch.
+- ``epochs=2``: sized toward the ~10 minutes issue 18 asks for on a 2-core host for a
+  default-sized winner (the measured time is in docs/decisions.md "Fine-tune"); verify's
+  fine-tune (250 steps) is half an epoch.
 - Teacher ``largest`` (the supernet's largest network): the most accurate fp32 network at hand;
   ``subnet`` (the winner's own fp32 sub-net, verify's teacher) stays selectable for the comparison.
 - Adam at a peak of 1e-4, cosine to 0: the winner is already fine-tuned at 3e-4 by verify, and a

@@ -36,8 +36,8 @@ ACCURACY = "accuracy"
 ENSEMBLE_MEMBERS = ("transfer", "structured_linear", "structured_mlp", "structured_ridge")
 #: Models that are never the search's predictor: scratch is transfer's comparison, bits_ignored the
 #: reference; structured_ridge ranks held-out samples well but is linear in the encoding, so the GA
-#: drives it to a corner where it extrapolates (it predicted 99.6-100.2 % for joint winners that
-#: measured 89.2-89.3 % on validation, fpga tight, 2026-12-03): it serves as an ensemble member.
+#: drives it to a corner where it extrapolates (docs/decisions.md "Predictor"): it serves as an
+#: ensemble member.
 NOT_SELECTABLE = ("scratch", "bits_ignored", "structured_ridge")
 
 
