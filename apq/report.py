@@ -441,10 +441,11 @@ def sensitivity_figures(r: dict) -> list[Figure]:
                f"{cv[name]['pairwise_acc_cost_matched']:.2f}" if name in cv else ""
         out.append(Figure(f"`{name}` pairwise / cost-matched pairwise, {r['n_test']} held-out quantized samples",
                           f"{_with_ci(entry, 'pairwise_acc')} / {_with_ci(entry, 'pairwise_acc_cost_matched')}{fold}"))
-    diff = r["prior_minus_linear"]
-    out.append(Figure("prior minus constant start (paired on the same resamples): pairwise / cost-matched",
-                      " / ".join(f"{diff[k]:+.2f} [{diff[f'{k}_ci'][0]:+.2f}, {diff[f'{k}_ci'][1]:+.2f}]"
-                                 for k in ("pairwise_acc", "pairwise_acc_cost_matched"))))
+    for name, diff in r["paired"].items():
+        out.append(Figure(f"{name.replace('_minus_', ' minus ')} (paired on the same resamples): pairwise / "
+                          "cost-matched pairwise", " / ".join(f"{diff[k]:+.2f} [{diff[f'{k}_ci'][0]:+.2f}, "
+                                                             f"{diff[f'{k}_ci'][1]:+.2f}]"
+                                                             for k in ("pairwise_acc", "pairwise_acc_cost_matched"))))
     return out
 
 
@@ -507,8 +508,9 @@ BENCHES = (
                            "joint search of the same seeds (paired, same statistics). Not the default: see "
                            "docs/decisions.md."),
     Bench("sensitivity", "Sensitivity prior", "bench-sensitivity", "bench/sensitivity.py", sensitivity_figures,
-          "A one-layer-at-a-time quantization scan of the supernet as the starting point of the structured "
-          "predictor's linear drop, against its constant start, on the predictor stage's own held-out samples."),
+          "A one-layer-at-a-time quantization scan of the supernet as prior knowledge of the quantization-aware "
+          "predictors (the linear drop's start, one more ridge column), each against its twin without it, on the "
+          "predictor stage's own samples."),
     Bench("pipeline", "Whole pipeline", "bench-pipeline", "bench/pipeline.py", pipeline_figures,
           "Every stage of the default pipeline from a fresh root, and a second `make search` as a user runs it."),
 )

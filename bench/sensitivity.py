@@ -10,13 +10,18 @@ Needs the root's supernet and both sample files (``make samples``).
    and no fine-tune on a seeded subset of ``--images`` validation images. ``--scan FILE`` reuses the
    scan of an earlier output of this script instead.
 2. On the predictor stage's own split of the quantized samples (same training pool and held-out
-   test rows, same fp32 predictor, fitted as ``apq predictor`` fits it), the linear structured drop
-   is fitted twice on the accuracy label: started constant (``structured_linear``, the stage's model)
-   and started from the scan (``structured_prior``). Both are scored by the stage's cross-validation
-   on the pool (:func:`apq.predictor.quant_models.select`'s folds and score) and on the held-out
-   test rows (pairwise and cost-matched pairwise accuracy with 95 % bootstrap intervals, and the
-   paired difference prior minus constant). ``prior_only`` is the scan's fit before any training,
-   ``bits_ignored`` the reference every quantization-aware model must beat.
+   test rows, same fp32 predictor, fitted as ``apq predictor`` fits it), every model is fitted on
+   the accuracy label twice where the scan can enter it: the structured linear drop started
+   constant (the stage's ``structured_linear``) and from the scan (``structured_prior``); the
+   stage's ridge and the ridge with the scan's summed drop as one more column
+   (``structured_ridge_prior``); the stage's ensemble (transfer, structured linear, structured
+   MLP, ridge) and the same with the two prior variants in place of their twins
+   (``ensemble_prior``). Each is scored by the stage's cross-validation on the pool (its folds and
+   score) and on the held-out test rows (pairwise and cost-matched pairwise accuracy with 95 %
+   bootstrap intervals), and each prior variant is compared paired with its twin. ``prior_only``
+   is the scan's least-squares fit before any training, ``bits_ignored`` the reference every
+   quantization-aware model must beat. The stage itself picks label kinds per model; here every
+   model uses accuracy, so the ensembles differ from the stage's own only by that.
 
 Writes ``results/bench/sensitivity.json``.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +39,11 @@ import torch
 from apq.io import write_json
 from apq.nn.runtime import pick_device, torch_threads
 from apq.predictor.build import chance_accuracy, cost_table, fit_and_test, make_task
-from apq.predictor.config import get_predictor_config
+from apq.predictor.config import PredictorConfig, get_predictor_config
 from apq.predictor.estimator import MLPPredictor
-from apq.predictor.quant_models import folds, validation_score
-from apq.predictor.structured import BitsIgnoredPredictor, StructuredQuantPredictor
+from apq.predictor.network import pessimistic_mean
+from apq.predictor.quant_models import folds, make_quant_model, validation_score
+from apq.predictor.structured import RidgeQuantPredictor, StructuredQuantPredictor
 from apq.predictor.train import predict_array
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
@@ -47,7 +54,14 @@ from apq.space.encoding import Encoder
 from apq.space.registry import create_space
 from apq.supernet.checkpoint import load_supernet, supernet_path
 
-MODELS = ("bits_ignored", "structured_linear", "structured_prior")
+#: The stage's models fitted here (apq.predictor.quant_models.make_quant_model).
+STAGE_MODELS = ("bits_ignored", "transfer", "structured_mlp", "structured_linear", "structured_ridge")
+#: Each prior variant and its twin, the stage's model it is compared with.
+TWINS = {"structured_prior": "structured_linear", "structured_ridge_prior": "structured_ridge",
+         "ensemble_prior": "ensemble"}
+#: Members of each ensemble (a pessimistic mean, as apq.predictor.quant_models.make_ensemble's).
+ENSEMBLES = {"ensemble": ("transfer", "structured_linear", "structured_mlp", "structured_ridge"),
+             "ensemble_prior": ("transfer", "structured_prior", "structured_mlp", "structured_ridge_prior")}
 
 
 def run_scan(space, preset, images: int, data_dir: str | None) -> dict:
@@ -58,40 +72,61 @@ def run_scan(space, preset, images: int, data_dir: str | None) -> dict:
     return {**result, "drop": np.round(result["drop"], 4).tolist(), "seconds": round(result["seconds"], 1)}
 
 
-def model(name: str, fp32: MLPPredictor, fp32_dim: int, floor: float, config, seed: int, prior: np.ndarray):
-    """An unfitted model of :data:`MODELS` (the structured ones with the stage's drop settings)."""
-    if name == "bits_ignored":
-        return BitsIgnoredPredictor(fp32_dim, fp32)
-    return StructuredQuantPredictor(fp32_dim, fp32, drop="linear", floor=floor, seed=seed,
-                                    prior=prior if name == "structured_prior" else None, **config.drop_params())
+@dataclass
+class Models:
+    """Everything the models share: the fitted fp32 predictor, settings and the scan's prior."""
+
+    fp32: MLPPredictor
+    fp32_dim: int
+    floor: float
+    config: PredictorConfig
+    seed: int
+    prior: np.ndarray
+
+    def make(self, name: str):
+        """An unfitted single model: one of the stage's, or a prior variant of its twin."""
+        if name == "structured_prior":
+            return StructuredQuantPredictor(self.fp32_dim, self.fp32, drop="linear", floor=self.floor, seed=self.seed,
+                                            prior=self.prior, **self.config.drop_params())
+        if name == "structured_ridge_prior":
+            return RidgeQuantPredictor(self.fp32_dim, self.fp32, prior=self.prior)
+        return make_quant_model(name, self.config, self.fp32, self.fp32_dim, self.floor, self.seed)
+
+    def predictions(self, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray) -> dict[str, np.ndarray]:
+        """Every model fitted on (X, y), predicting ``X_eval``: {name: (M,) percent}."""
+        singles = [*STAGE_MODELS, "structured_prior", "structured_ridge_prior"]
+        out = {name: self.make(name).fit(X, y).predict(X_eval) for name in singles}
+        for name, members in ENSEMBLES.items():
+            out[name] = pessimistic_mean(np.stack([out[m] for m in members]), self.config.ensemble_spread_penalty)
+        return out
 
 
-def cross_validated(task, make, config, seed: int) -> dict:
-    """Each model's mean fold score on the pool (the stage's folds and score, accuracy label)."""
+def cross_validated(task, models: Models) -> dict:
+    """Each model's mean fold score on the pool (the stage's folds and score)."""
+    config = models.config
     X, y = task.data.rows(task.pool)
     latency = task.latency_ms[task.pool]
-    scores: dict[str, list[dict]] = {name: [] for name in MODELS}
-    for part in folds(len(y), config.selection_folds, seed):
+    scores: dict[str, list[dict]] = {}
+    for part in folds(len(y), config.selection_folds, models.seed):
         fit_rows = np.setdiff1d(np.arange(len(y)), part)
-        for name in MODELS:
-            prediction = make(name).fit(X[fit_rows], y[fit_rows]).predict(X[part])
-            scores[name].append(validation_score(y[part], latency[part], prediction, config.cost_match_tolerance))
+        for name, prediction in models.predictions(X[fit_rows], y[fit_rows], X[part]).items():
+            scores.setdefault(name, []).append(validation_score(y[part], latency[part], prediction,
+                                                                config.cost_match_tolerance))
     return {name: {key: float(np.nanmean([s[key] for s in runs])) for key in runs[0]} for name, runs in scores.items()}
 
 
-def held_out(task, make) -> tuple[dict, dict]:
-    """Each model fitted on the whole pool, measured on the test rows; and the prior's start alone.
-    Returns ``(reports, predictions on the test rows)``."""
-    reports, predictions = {}, {}
+def held_out(task, models: Models) -> tuple[dict, dict]:
+    """Every model fitted on the whole pool and measured on the test rows, the scan's start alone
+    (``prior_only``), and each prior variant minus its twin (paired). Returns ``(reports, differences)``."""
+    X_pool, y_pool = task.data.rows(task.pool)
     X_test = task.test_xy()[0]
-    for name in MODELS:
-        estimator = make(name)
-        reports[name] = fit_and_test(estimator, task, task.pool)
-        predictions[name] = estimator.predict(X_test)
-    start = make("structured_prior")._initial_network(*task.data.rows(task.pool))
+    predictions = models.predictions(X_pool, y_pool, X_test)
+    start = models.make("structured_prior")._initial_network(X_pool, y_pool)
     predictions["prior_only"] = predict_array(start, X_test, torch.device("cpu"))
-    reports["prior_only"] = task.held_out.report(predictions["prior_only"])
-    return reports, predictions
+    reports = {name: task.held_out.report(p) for name, p in predictions.items()}
+    differences = {f"{variant}_minus_{twin}": task.held_out.difference(predictions[variant], predictions[twin])
+                   for variant, twin in TWINS.items()}
+    return reports, differences
 
 
 def main() -> int:
@@ -117,23 +152,20 @@ def main() -> int:
         tasks = {kind: make_task(space, kind, config, seed, table) for kind in ("fp32", "quant")}
         fp32 = MLPPredictor(seed=seed, **config.mlp_params())
         fit_and_test(fp32, tasks["fp32"], tasks["fp32"].pool)
-        fp32_dim, floor = Encoder(space).fp32_dim, chance_accuracy(space)
-
-        def make(name):
-            return model(name, fp32, fp32_dim, floor, config, seed, prior)
-
-        cv = cross_validated(tasks["quant"], make, config, seed)
-        reports, predictions = held_out(tasks["quant"], make)
+        models = Models(fp32, Encoder(space).fp32_dim, chance_accuracy(space), config, seed, prior)
+        cv = cross_validated(tasks["quant"], models)
+        reports, differences = held_out(tasks["quant"], models)
     quant = tasks["quant"]
     report = {"space": space.name, "preset": preset.name, "scan": scanned, "cross_validation": cv, "test": reports,
-              "prior_minus_linear": quant.held_out.difference(predictions["structured_prior"],
-                                                              predictions["structured_linear"]),
-              "n_pool": len(quant.pool), "n_test": len(quant.test), "folds": config.selection_folds,
-              "seconds": round(time.perf_counter() - started, 1), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+              "paired": differences, "n_pool": len(quant.pool), "n_test": len(quant.test),
+              "folds": config.selection_folds, "seconds": round(time.perf_counter() - started, 1),
+              "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(args.out, report)
     for name, r in reports.items():
-        print(f"{name}: test pairwise {r['pairwise_acc']:.3f}, cost-matched {r['pairwise_acc_cost_matched']:.3f}; "
-              f"cv {cv[name]['score']:.3f}" if name in cv else f"{name}: test pairwise {r['pairwise_acc']:.3f}")
+        fold = f"; cv {cv[name]['score']:.3f}" if name in cv else ""
+        print(f"{name}: test pairwise {r['pairwise_acc']:.3f}, cost-matched {r['pairwise_acc_cost_matched']:.3f}{fold}")
+    for name, d in differences.items():
+        print(f"{name}: pairwise {d['pairwise_acc']:+.3f} {d['pairwise_acc_ci']}")
     print(args.out)
     return 0
 

@@ -34,10 +34,14 @@ def test_bench_compares_the_prior_with_the_constant_start(fmnist, tmp_path, monk
                                       "--out", str(out)])
     assert load_bench().main() == 0
     report = json.loads(out.read_text())
-    assert set(report["test"]) == {"bits_ignored", "structured_linear", "structured_prior", "prior_only"}
-    assert set(report["cross_validation"]) == {"bits_ignored", "structured_linear", "structured_prior"}
+    singles = {"bits_ignored", "transfer", "structured_mlp", "structured_linear", "structured_ridge",
+               "structured_prior", "structured_ridge_prior"}
+    assert set(report["cross_validation"]) == singles | {"ensemble", "ensemble_prior"}
+    assert set(report["test"]) == set(report["cross_validation"]) | {"prior_only"}
+    assert set(report["paired"]) == {"structured_prior_minus_structured_linear",
+                                     "structured_ridge_prior_minus_structured_ridge", "ensemble_prior_minus_ensemble"}
     assert report["n_test"] + report["n_pool"] == 300 and report["scan"]["base_acc"] == 90.0
     # The synthetic truth's probes know where 2 bits hurt: the prior starts and ends ahead.
     test = report["test"]
     assert test["prior_only"]["pairwise_acc"] > test["bits_ignored"]["pairwise_acc"]
-    assert report["prior_minus_linear"]["pairwise_acc"] > 0
+    assert report["paired"]["structured_prior_minus_structured_linear"]["pairwise_acc"] > 0

@@ -86,11 +86,14 @@ def prior_fit(prior_drop: np.ndarray, logit_drop: np.ndarray) -> tuple[float, fl
 
 class RidgeQuantPredictor(MLPPredictor):
     """``a`` x fp32 predictor ``base`` (fitted :class:`MLPPredictor`) on the architecture part, plus
-    ``w . x + b`` over the whole encoding x: one ridge regression of accuracy on [base(x_fp32), x]."""
+    ``w . x + b`` over the whole encoding x: one ridge regression of accuracy on [base(x_fp32), x].
+    ``prior``: as :class:`StructuredQuantPredictor`'s; it adds the column ``prior . x_bits`` to the
+    regression (folded into ``w`` afterwards, so the network is the same)."""
 
-    def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, device: str | None = None):
+    def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, device: str | None = None,
+                 prior: np.ndarray | None = None):
         super().__init__(device=device)
-        self.fp32_dim, self.base = fp32_dim, base
+        self.fp32_dim, self.base, self.prior = fp32_dim, base, prior
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val=None, y_val=None) -> "RidgeQuantPredictor":
         """Closed-form fit on all of (X (N, dim), y (N,) percent); ``X_val`` is not used."""
@@ -98,11 +101,18 @@ class RidgeQuantPredictor(MLPPredictor):
             raise NotFittedError("RidgeQuantPredictor needs a fitted fp32 predictor as base")
         X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.float64)
         base = self.base.predict(X[:, : self.fp32_dim])
-        ridge = make_baseline("ridge", 0, 0).fit(np.column_stack([base, X]), y)
+        columns = [base[:, None], X]
+        prior = None if self.prior is None else np.asarray(self.prior, dtype=np.float64)
+        if prior is not None:
+            columns.insert(1, (X[:, self.fp32_dim:] @ prior)[:, None])
+        ridge = make_baseline("ridge", 0, 0).fit(np.hstack(columns), y)
+        weights = ridge.coef_[-X.shape[1]:].copy()
+        if prior is not None:
+            weights[self.fp32_dim:] += ridge.coef_[1] * prior
         net = LinearOnBaseNet(copy.deepcopy(self.base.network_).cpu(), X.shape[1] - self.fp32_dim)
         with torch.no_grad():
             net.scale.fill_(float(ridge.coef_[0]))
-            net.linear.weight.copy_(torch.as_tensor(ridge.coef_[1:], dtype=torch.float32)[None])
+            net.linear.weight.copy_(torch.as_tensor(weights, dtype=torch.float32)[None])
             net.linear.bias.fill_(float(ridge.intercept_))
         self.alpha_ = float(ridge.alpha_)
         return self.set_network(net, float(np.mean(y)))

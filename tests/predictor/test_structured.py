@@ -88,6 +88,19 @@ def test_ridge_network_computes_the_fitted_regression(fitted, space2):
     assert np.allclose(model.predict_hot(Encoder(space2).hot_indices(quant.genomes)), expected, atol=1e-3)
 
 
+def test_ridge_prior_is_one_more_regression_column_folded_into_the_network(fitted, space2):
+    from sklearn.linear_model import Ridge
+
+    fp32, dim, quant = fitted
+    X, y = quant.encodings, quant.accuracy
+    prior = np.random.default_rng(0).uniform(0, 3, X.shape[1] - dim)
+    model = RidgeQuantPredictor(dim, fp32, prior=prior).fit(X, y)
+    features = np.column_stack([fp32.predict(X[:, :dim]), X[:, dim:] @ prior, X])
+    expected = Ridge(alpha=model.alpha_).fit(features, y).predict(features)
+    assert np.allclose(model.predict(X), expected, atol=1e-3)
+    assert np.allclose(model.predict_hot(Encoder(space2).hot_indices(quant.genomes)), expected, atol=1e-3)
+
+
 def test_pessimistic_ensemble_subtracts_the_members_spread(fitted, space2, tmp_path):
     fp32, dim, quant = fitted
     X = quant.encodings
