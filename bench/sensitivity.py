@@ -8,7 +8,8 @@ Needs the root's supernet and both sample files (``make samples``).
 1. Scan (:func:`apq.quant.sensitivity.scan`): the largest sub-net at the widest bits, and each bit
    gene of each block alone at each narrower width, measured with the preset's quantization settings
    and no fine-tune on a seeded subset of ``--images`` validation images. ``--scan FILE`` reuses the
-   scan of an earlier output of this script instead.
+   scan of an earlier output of this script instead; ``--scan-only`` stops after it (the samples
+   are not needed then).
 2. On the predictor stage's own split of the quantized samples (same training pool and held-out
    test rows, same fp32 predictor, fitted as ``apq predictor`` fits it), every model is fitted on
    the accuracy label twice where the scan can enter it: the structured linear drop started
@@ -135,6 +136,7 @@ def main() -> int:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--images", type=int, default=2000, help="validation images each probe is measured on")
     parser.add_argument("--scan", help="reuse the scan of an earlier output JSON of this script")
+    parser.add_argument("--scan-only", action="store_true", help="write the scan alone and stop")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -147,6 +149,10 @@ def main() -> int:
         else:
             scanned = run_scan(space, preset, args.images, args.data_dir)
         print(f"scan: base {scanned['base_acc']:.2f} %, {scanned['seconds']} s", flush=True)
+        if args.scan_only:
+            write_json(args.out, {"space": space.name, "preset": preset.name, "scan": scanned,
+                                  "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+            return 0
         prior = prior_weights(space, np.asarray(scanned["drop"]))
         table, seed = cost_table(space, config), preset.seed
         tasks = {kind: make_task(space, kind, config, seed, table) for kind in ("fp32", "quant")}
