@@ -221,6 +221,11 @@ def _with_ci(entry: dict, key: str, digits: int = 2) -> str:
     return text if not ci else f"{text} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
+def _interval_of(diff: dict, key: str) -> str:
+    """``+d [+lo, +hi]`` of a paired difference and its bootstrap interval."""
+    return f"{diff[key]:+.2f} [{diff[f'{key}_ci'][0]:+.2f}, {diff[f'{key}_ci'][1]:+.2f}]"
+
+
 def predictor_figures(r: dict) -> list[Figure]:
     """Issue 16's predictor targets, every figure with its 95 % bootstrap interval over the held-out samples."""
     synthetic = " (SYNTHETIC samples)" if r.get("synthetic") else ""
@@ -234,7 +239,7 @@ def predictor_figures(r: dict) -> list[Figure]:
     if reference is not None:
         for key, what in (("pairwise_acc", "pairwise"), ("pairwise_acc_cost_matched", "cost-matched pairwise")):
             diff = chosen.get("minus_bits_ignored", {})
-            gain = f"{diff[key]:+.2f} [{diff[f'{key}_ci'][0]:+.2f}, {diff[f'{key}_ci'][1]:+.2f}]" if key in diff else ""
+            gain = _interval_of(diff, key) if key in diff else ""
             out.append(Figure(f"{what} accuracy: selected vs bits ignored (fp32 predictor){synthetic}",
                               f"{chosen[key]:.2f} vs {_with_ci(reference, key)}; gain {gain}",
                               ">= bits ignored + 0.05", chosen[key] >= reference[key] + 0.05))
@@ -441,12 +446,17 @@ def sensitivity_figures(r: dict) -> list[Figure]:
                f"{cv[name]['pairwise_acc_cost_matched']:.2f}" if name in cv else ""
         out.append(Figure(f"`{name}` pairwise / cost-matched pairwise, {r['n_test']} held-out quantized samples",
                           f"{_with_ci(entry, 'pairwise_acc')} / {_with_ci(entry, 'pairwise_acc_cost_matched')}{fold}"))
+    for point in r.get("budget_curve", []):
+        lin, pri, diff = point["structured_linear"], point["structured_prior"], point["prior_minus_linear"]
+        out.append(Figure(f"{point['n_train']} quantized training samples (seed mean): linear drop pairwise, "
+                          "constant start vs prior", f"{lin['pairwise_acc']:.2f} vs {pri['pairwise_acc']:.2f}; "
+                          f"{_interval_of(diff, 'pairwise_acc')}"))
     for name, diff in r["paired"].items():
         out.append(Figure(f"{name.replace('_minus_', ' minus ')} (paired on the same resamples): pairwise / "
-                          "cost-matched pairwise", " / ".join(f"{diff[k]:+.2f} [{diff[f'{k}_ci'][0]:+.2f}, "
-                                                             f"{diff[f'{k}_ci'][1]:+.2f}]"
+                          "cost-matched pairwise", " / ".join(_interval_of(diff, k)
                                                              for k in ("pairwise_acc", "pairwise_acc_cost_matched"))))
     return out
+
 
 
 def pipeline_figures(r: dict) -> list[Figure]:

@@ -23,6 +23,10 @@ Needs the root's supernet and both sample files (``make samples``).
    is the scan's least-squares fit before any training, ``bits_ignored`` the reference every
    quantization-aware model must beat. The stage itself picks label kinds per model; here every
    model uses accuracy, so the ensembles differ from the stage's own only by that.
+3. Budget curve: the linear drop with and without the scan, fitted on the stage's quantized-sample
+   budgets (``predictor.budgets``, then the whole pool) drawn from the pool with each of
+   ``predictor.curve_seeds`` seeds; held-out figures averaged over the seeds, and their paired
+   difference (a prior should matter most where samples are few).
 
 Writes ``results/bench/sensitivity.json``.
 """
@@ -41,7 +45,9 @@ from apq.io import write_json
 from apq.nn.runtime import pick_device, torch_threads
 from apq.predictor.build import chance_accuracy, cost_table, fit_and_test, make_task
 from apq.predictor.config import PredictorConfig, get_predictor_config
+from apq.predictor.data import budget_rows
 from apq.predictor.estimator import MLPPredictor
+from apq.predictor.intervals import summarise
 from apq.predictor.network import pessimistic_mean
 from apq.predictor.quant_models import folds, make_quant_model, validation_score
 from apq.predictor.structured import RidgeQuantPredictor, StructuredQuantPredictor
@@ -130,6 +136,24 @@ def held_out(task, models: Models) -> tuple[dict, dict]:
     return reports, differences
 
 
+def budget_curve(task, models: Models) -> list[dict]:
+    """Per budget: seed-mean held-out figures of ``structured_linear`` and ``structured_prior`` fitted
+    on that many pool rows, and prior minus constant, paired on the same resamples."""
+    X_test = task.test_xy()[0]
+    budgets = [b for b in models.config.budgets if b < len(task.pool)] + [len(task.pool)]
+    curve = []
+    for budget in budgets:
+        figures = {"structured_linear": [], "structured_prior": []}
+        for seed in range(models.seed, models.seed + models.config.curve_seeds):
+            X, y = task.data.rows(budget_rows(task.pool, budget, seed))
+            for name in figures:
+                figures[name].append(task.held_out.figures(models.make(name).fit(X, y).predict(X_test)))
+        means = {name: np.mean(runs, axis=0) for name, runs in figures.items()}
+        curve.append({"n_train": budget, **{name: summarise(m) for name, m in means.items()},
+                      "prior_minus_linear": summarise(means["structured_prior"] - means["structured_linear"])})
+    return curve
+
+
 def main() -> int:
     parser = bench_arguments(__doc__, "sensitivity")
     parser.add_argument("--space", default="fmnist")
@@ -161,9 +185,10 @@ def main() -> int:
         models = Models(fp32, Encoder(space).fp32_dim, chance_accuracy(space), config, seed, prior)
         cv = cross_validated(tasks["quant"], models)
         reports, differences = held_out(tasks["quant"], models)
+        curve = budget_curve(tasks["quant"], models)
     quant = tasks["quant"]
     report = {"space": space.name, "preset": preset.name, "scan": scanned, "cross_validation": cv, "test": reports,
-              "paired": differences, "n_pool": len(quant.pool), "n_test": len(quant.test),
+              "paired": differences, "budget_curve": curve, "n_pool": len(quant.pool), "n_test": len(quant.test),
               "folds": config.selection_folds, "seconds": round(time.perf_counter() - started, 1),
               "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(args.out, report)
@@ -172,6 +197,9 @@ def main() -> int:
         print(f"{name}: test pairwise {r['pairwise_acc']:.3f}, cost-matched {r['pairwise_acc_cost_matched']:.3f}{fold}")
     for name, d in differences.items():
         print(f"{name}: pairwise {d['pairwise_acc']:+.3f} {d['pairwise_acc_ci']}")
+    for point in curve:
+        print(f"{point['n_train']} samples: linear {point['structured_linear']['pairwise_acc']:.3f}, prior "
+              f"{point['structured_prior']['pairwise_acc']:.3f}")
     print(args.out)
     return 0
 

@@ -132,6 +132,9 @@ SLOW = {
                     "paired": {"structured_prior_minus_structured_linear": {
                         "pairwise_acc": 0.03, "pairwise_acc_ci": [-0.01, 0.07], "pairwise_acc_cost_matched": 0.05,
                         "pairwise_acc_cost_matched_ci": [0.0, 0.1]}},
+                    "budget_curve": [{"n_train": 25, "structured_linear": {"pairwise_acc": 0.7},
+                                      "structured_prior": {"pairwise_acc": 0.78},
+                                      "prior_minus_linear": {"pairwise_acc": 0.08, "pairwise_acc_ci": [0.03, 0.13]}}],
                     "n_test": 103},
     "pipeline": {"preset": "default", "seconds": {"supernet": 827.0, "data": 1.2},
                  "reference": {"seconds": 25.0, "steps": 300, "eval_images": 8192},
@@ -192,5 +195,7 @@ def test_every_slow_benchmark_renders_its_figures(tmp_path):
                      "[0.77, 0.85] / 0.77; cross-validated on the pool 0.80 / 0.75",
                      "`prior_only` pairwise / cost-matched pairwise, 103 held-out quantized samples | 0.70 / 0.60 |",
                      "structured_prior minus structured_linear (paired on the same resamples): pairwise / "
-                     "cost-matched pairwise | +0.03 [-0.01, +0.07] / +0.05 [+0.00, +0.10]"):
+                     "cost-matched pairwise | +0.03 [-0.01, +0.07] / +0.05 [+0.00, +0.10]",
+                     "25 quantized training samples (seed mean): linear drop pairwise, constant start vs prior | "
+                     "0.70 vs 0.78; +0.08 [+0.03, +0.13]"):
         assert expected in page, expected

@@ -41,6 +41,7 @@ def test_bench_compares_the_prior_with_the_constant_start(fmnist, tmp_path, monk
     assert set(report["paired"]) == {"structured_prior_minus_structured_linear",
                                      "structured_ridge_prior_minus_structured_ridge", "ensemble_prior_minus_ensemble"}
     assert report["n_test"] + report["n_pool"] == 300 and report["scan"]["base_acc"] == 90.0
+    assert [p["n_train"] for p in report["budget_curve"]] == [10, 20, report["n_pool"]]  # smoke budgets, whole pool
     # The synthetic truth's probes know where 2 bits hurt: the prior starts and ends ahead.
     test = report["test"]
     assert test["prior_only"]["pairwise_acc"] > test["bits_ignored"]["pairwise_acc"]
