@@ -476,9 +476,9 @@ def pipeline_figures(r: dict) -> list[Figure]:
         out.append(Figure(f"stage {stage}", f"{seconds:.1f} s{unit}"))
     parts = r.get("make_search_bitfusion_parts", {})
     if parts:
-        out.append(Figure("second make search, split: GA / verification of the winner / start-up, checks, loading",
-                          " / ".join(f"{parts.get(k, float('nan')):.1f} s" for k in
-                                     ("ga_search_s", "verify_winner_s", "startup_checks_lut_loading_s"))))
+        out.append(Figure("second make search, split: GA / re-ranking's measurements / verification of the winner / "
+                          "start-up, checks, loading", " / ".join(f"{parts.get(k, float('nan')):.1f} s" for k in (
+                              "ga_search_s", "rerank_s", "verify_winner_s", "startup_checks_lut_loading_s"))))
     for target, w in r.get("winners", {}).items():
         out.append(Figure(f"verified {target} winner, predicted / measured test top-1",
                           f"{w['predicted_acc']:.2f} / {w['measured_acc']:.2f} %"))

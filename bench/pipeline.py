@@ -12,8 +12,8 @@ only their checks), times, in order::
     make_search_bitfusion
         the second search as a user runs it: ``make search TARGET=bitfusion`` (one ``apq run``
         process: upstream checks, all up to date, then search and verification of the winner),
-        split into the GA's own seconds (config.json), the winner's fine-tune + test
-        (verify.json) and the rest (start-up, checks, LUT, loading)
+        split into the GA's own seconds and the re-ranking's measurements (config.json), the
+        winner's fine-tune + test (verify.json) and the rest (start-up, checks, LUT, loading)
 
 Before the stages it times the fixed reference workload of ``bench/reference.py`` (the fastest
 of ``--reference-repeats`` runs) and reports every stage also in its units
@@ -97,15 +97,16 @@ def run_pipeline(commands: dict[str, list[str]], make_second: list[str], root: P
 
 
 def second_search_parts(root: Path, space: str, total: float | None) -> dict:
-    """The second make search split into the GA, the winner's verification and the rest (seconds)."""
+    """The second make search split into the GA, the re-ranking's measurements, the winner's
+    verification and the rest: start-up, checks, LUT, loading (seconds)."""
     run = latest_run(root / "results" / space / "bitfusion")
     if total is None or not (run / "verify.json").is_file():
         return {}
-    search = json.loads((run / "config.json").read_text()).get("search_seconds")
-    verify = json.loads((run / "verify.json").read_text()).get("seconds")
-    parts = {"ga_search_s": search, "verify_winner_s": verify}
-    if search is not None and verify is not None:
-        parts["startup_checks_lut_loading_s"] = round(total - search - verify, 2)
+    config = json.loads((run / "config.json").read_text())
+    parts = {"ga_search_s": config.get("search_seconds"), "rerank_s": config.get("rerank", {}).get("seconds", 0.0),
+             "verify_winner_s": json.loads((run / "verify.json").read_text()).get("seconds")}
+    if None not in parts.values():
+        parts["startup_checks_lut_loading_s"] = round(total - sum(parts.values()), 2)
     return parts
 
 
