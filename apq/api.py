@@ -95,9 +95,10 @@ def samples(space: str = "fmnist", *, quant: bool = False, n: int | None = None,
 
 def predictor(space: str = "fmnist", *, preset: str | RunConfig = "default", settings: Settings = (),
               config_file: str | Path | None = None, force: bool = False,
-              import_apq: str | Path | None = None) -> dict:
+              import_apq: str | Path | None = None, data_dir: str | Path | None = None) -> dict:
     """Fit and test the fp32 and quantization-aware predictors (no-op when up to date); returns
-    ``predictors/<space>/metrics.json`` as a dict.
+    ``predictors/<space>/metrics.json`` as a dict. ``data_dir``: the dataset, for the supernet's
+    sensitivity scan (``predictor.sensitivity_images``).
 
     With ``import_apq`` (APQ's released ``acc_quant.pt``), imports it as ``predictors/<space>/quant.pt``
     instead and returns ``{"imported": source, "path": quant.pt}``.
@@ -111,7 +112,8 @@ def predictor(space: str = "fmnist", *, preset: str | RunConfig = "default", set
     predictor_space = create_space(space)
     if import_apq:
         return {"imported": str(import_apq), "path": str(import_apq_predictor(import_apq, predictor_space))}
-    metrics = build_predictors(predictor_space, run_config.preset, run_config.predictor, force=force)
+    metrics = build_predictors(predictor_space, run_config.preset, run_config.predictor, force=force,
+                               quant=run_config.quant, data_dir=data_dir)
     folder = predictor_dir(predictor_space.name)
     if metrics is None:
         log.info("%s is up to date (same sample files and settings); nothing to do (--force rebuilds)", folder)

@@ -243,6 +243,9 @@ def predictor_figures(r: dict) -> list[Figure]:
             out.append(Figure(f"{what} accuracy: selected vs bits ignored (fp32 predictor){synthetic}",
                               f"{chosen[key]:.2f} vs {_with_ci(reference, key)}; gain {gain}",
                               ">= bits ignored + 0.05", chosen[key] >= reference[key] + 0.05))
+    scan = r.get("sensitivity")
+    out.append(Figure("sensitivity prior of the structured models (the supernet's one-layer scan)",
+                      f"on: {scan['images']} validation images, {scan['seconds']:.0f} s" if scan else "off"))
     for model, entry in quant.items():
         if isinstance(entry, dict) and model not in (selected, "bits_ignored"):
             out.append(Figure(f"`{model}` pairwise / cost-matched pairwise{synthetic}",

@@ -36,6 +36,7 @@ from apq.predictor.synthetic import fp32_accuracy, quantized_accuracy, write_syn
 from apq.report import bench_arguments
 from apq.samples.store import read_samples
 from apq.space.registry import create_space
+from apq.supernet.checkpoint import supernet_path
 
 SYNTHETIC_ROWS = {"fp32": 1000, "quant": 400}
 #: Wall-time target of the stage: "a couple of minutes".
@@ -43,22 +44,27 @@ WALL_TARGET_S = 180
 
 
 def prepare_root(space, root: Path, synthetic: bool) -> None:
-    """Sample files of ``space`` under ``root/data/<space>/``: copies of the real ones, or synthetic."""
+    """Sample files of ``space`` under ``root/data/<space>/``: copies of the real ones and the
+    supernet (the sensitivity scan reads it), or synthetic samples alone."""
+    folder = root / "data" / space.name
+    folder.mkdir(parents=True, exist_ok=True)
     for kind, rows in SYNTHETIC_ROWS.items():
-        target = root / "data" / space.name / f"samples_{kind}.h5"
-        target.parent.mkdir(parents=True, exist_ok=True)
         if synthetic:
-            write_synthetic_samples(space, target, kind, rows)
+            write_synthetic_samples(space, folder / f"samples_{kind}.h5", kind, rows)
         else:
-            shutil.copy(sample_path(space.name, kind), target)
+            shutil.copy(sample_path(space.name, kind), folder / f"samples_{kind}.h5")
+    if not synthetic:
+        shutil.copy(supernet_path(space.name), folder / "supernet.pt")
 
 
-def run_stage(space_name: str, preset: str, root: Path) -> float:
-    """Wall seconds of ``python -m apq predictor --force`` in ``root``."""
+def run_stage(space_name: str, preset: str, root: Path, synthetic: bool) -> float:
+    """Wall seconds of ``python -m apq predictor --force`` in ``root`` (SYNTHETIC samples: no supernet
+    to scan, so without the sensitivity prior)."""
     env = {**os.environ, "APQ_ROOT": str(root)}
+    extra = ["--set", "predictor.sensitivity_images=0"] if synthetic else []
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "apq", "predictor", "--space", space_name, "--preset", preset, "--force"],
-                   check=True, env=env, cwd=root)
+    subprocess.run([sys.executable, "-m", "apq", "predictor", "--space", space_name, "--preset", preset, "--force",
+                    *extra], check=True, env=env, cwd=root)
     return time.perf_counter() - start
 
 
@@ -109,14 +115,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="apq-bench-predictor-") as tmp:
         root = Path(tmp)
         prepare_root(space, root, args.synthetic)
-        wall = run_stage(space.name, args.preset, root)
+        wall = run_stage(space.name, args.preset, root, args.synthetic)
         metrics = json.loads((root / "predictors" / space.name / "metrics.json").read_text())
         report = {"synthetic": args.synthetic, "space": space.name, "preset": args.preset,
                   "wall_seconds": round(wall, 1), "stage_seconds": metrics["seconds"], "device": metrics["device"],
                   "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_avg],
                   "samples": metrics["inputs"]["samples"], "targets": targets(metrics, wall),
                   **{k: metrics[k] for k in ("fp32", "quant", "quant_selection", "quant_budget_curve", "baselines",
-                                             "label_reliability")},
+                                             "label_reliability", "sensitivity")},
                   "created": time.strftime("%Y-%m-%d %H:%M:%S")}
         if args.synthetic:
             report["synthetic_ceiling"] = oracle(space, root, metrics)

@@ -42,24 +42,23 @@ import numpy as np
 import torch
 
 from apq.io import write_json
-from apq.nn.runtime import pick_device, torch_threads
+from apq.nn.runtime import torch_threads
 from apq.predictor.build import chance_accuracy, cost_table, fit_and_test, make_task
 from apq.predictor.config import PredictorConfig, get_predictor_config
 from apq.predictor.data import budget_rows
 from apq.predictor.estimator import MLPPredictor
 from apq.predictor.intervals import summarise
 from apq.predictor.network import pessimistic_mean
+from apq.predictor.prior import scan_prior
 from apq.predictor.quant_models import folds, make_quant_model, validation_score
 from apq.predictor.structured import RidgeQuantPredictor, StructuredQuantPredictor
 from apq.predictor.train import predict_array
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
-from apq.quant.sensitivity import prior_weights, scan
+from apq.quant.sensitivity import prior_weights
 from apq.report import bench_arguments
-from apq.samples.data import load_sample_data
 from apq.space.encoding import Encoder
 from apq.space.registry import create_space
-from apq.supernet.checkpoint import load_supernet, supernet_path
 
 #: The stage's models fitted here (apq.predictor.quant_models.make_quant_model).
 STAGE_MODELS = ("bits_ignored", "transfer", "structured_mlp", "structured_linear", "structured_ridge")
@@ -69,14 +68,6 @@ TWINS = {"structured_prior": "structured_linear", "structured_ridge_prior": "str
 #: Members of each ensemble (a pessimistic mean, as apq.predictor.quant_models.make_ensemble's).
 ENSEMBLES = {"ensemble": ("transfer", "structured_linear", "structured_mlp", "structured_ridge"),
              "ensemble_prior": ("transfer", "structured_prior", "structured_mlp", "structured_ridge_prior")}
-
-
-def run_scan(space, preset, images: int, data_dir: str | None) -> dict:
-    """The supernet's scan on ``images`` validation images (JSON-ready: drop as nested lists)."""
-    supernet, _ = load_supernet(space, supernet_path(space.name), pick_device())
-    data = load_sample_data(space, preset, data_dir).with_val_subset(images, preset.seed)
-    result = scan(supernet, data, get_quant_config(preset.name))
-    return {**result, "drop": np.round(result["drop"], 4).tolist(), "seconds": round(result["seconds"], 1)}
 
 
 @dataclass
@@ -171,7 +162,7 @@ def main() -> int:
         if args.scan:
             scanned = json.loads(Path(args.scan).read_text())["scan"]
         else:
-            scanned = run_scan(space, preset, args.images, args.data_dir)
+            scanned = scan_prior(space, preset, get_quant_config(preset.name), args.images, args.data_dir)[1]
         print(f"scan: base {scanned['base_acc']:.2f} %, {scanned['seconds']} s", flush=True)
         if args.scan_only:
             write_json(args.out, {"space": space.name, "preset": preset.name, "scan": scanned,

@@ -1,7 +1,8 @@
 """The ``apq predictor`` stage: fit, test and save the fp32 and quantization-aware predictors.
 
 Reads ``data/<space>/samples_{fp32,quant}.h5``, splits each into a training pool and a fixed
-test split, fits the fp32 MLP, then the quantization-aware models of
+test split, fits the fp32 MLP, scans the supernet's one-layer quantization sensitivity when
+``predictor.sensitivity_images`` > 0 (:mod:`apq.predictor.prior`), then the quantization-aware models of
 :mod:`apq.predictor.quant_models` (APQ's transfer, scratch, structured, ensemble), picks the
 search's model by cross-validation on the quantized pool, measures every model and the
 bits-ignored reference on the held-out quantized samples, adds the transfer-vs-scratch budget
@@ -35,6 +36,8 @@ every figure ``F`` with ``F_ci``, its 95 % bootstrap interval over the held-out 
                           training pool (:func:`apq.predictor.data.menu_coverage`)
     test_index            sample indices of each test split;  inputs: what the run depended on
     cost_matching         target and tolerance of the cost-matched pairs
+    sensitivity           the supernet's scan behind the prior (base_acc, drop (B, 4, bit choices) in
+                          points, images, seconds), or None without one
     space, encoding, device, seconds
 """
 from __future__ import annotations
@@ -57,13 +60,15 @@ from apq.predictor.estimator import MLPPredictor, validation_split
 from apq.predictor.intervals import FIGURES, HeldOut, json_number, summarise
 from apq.predictor.load import predictor_dir, predictor_path, save_predictor
 from apq.predictor.metrics import evaluate, label_reliabilities
+from apq.predictor.prior import scan_prior
 from apq.predictor.quant_models import ACCURACY, fit_model, label_kinds, make_ensemble, make_quant_model, select
 from apq.presets import Preset
+from apq.quant.config import QuantConfig, get_quant_config
 from apq.samples.store import read_samples
 from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
 from apq.stages.fresh import FRESH, Stamp, freshness, read_stamp, upstream_digests, write_stamp
-from apq.stages.layout import sample_path
+from apq.stages.layout import sample_path, supernet_path
 from apq.stages.lock import artifact_lock, check_not_busy
 
 log = logging.getLogger(__name__)
@@ -152,11 +157,16 @@ def cost_table(space: SearchSpace, config: PredictorConfig) -> CostTable:
     return CostTable(space, create_target(config.cost_target))
 
 
-def make_stamp(space: SearchSpace, preset: Preset, config: PredictorConfig) -> Stamp:
-    """What the predictors depend on: their settings, the encoding, the preset and the sample files' digests."""
-    return Stamp("predictor", STAMP_FORMAT, {"predictor": config.to_dict(), "encoding": Encoder(space).describe()},
-                 {"preset": preset.to_dict(), "space": space.name},
-                 upstream_digests(*(sample_path(space.name, kind) for kind in ("fp32", "quant"))))
+def make_stamp(space: SearchSpace, preset: Preset, config: PredictorConfig, quant: QuantConfig) -> Stamp:
+    """What the predictors depend on: their settings, the encoding, the preset and the sample files'
+    digests; with the sensitivity scan also the quantization settings and the supernet's digest."""
+    settings = {"predictor": config.to_dict(), "encoding": Encoder(space).describe()}
+    upstream = [sample_path(space.name, kind) for kind in ("fp32", "quant")]
+    if config.sensitivity_images:
+        settings["quant"] = quant.to_dict()
+        upstream.append(supernet_path(space.name))
+    return Stamp("predictor", STAMP_FORMAT, settings, {"preset": preset.to_dict(), "space": space.name},
+                 upstream_digests(*upstream))
 
 
 def outputs(space: SearchSpace) -> tuple:
@@ -164,25 +174,29 @@ def outputs(space: SearchSpace) -> tuple:
     return (predictor_dir(space.name) / "metrics.json", *(predictor_path(space.name, k) for k in ("fp32", "quant")))
 
 
-def build_predictors(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool = False) -> dict | None:
-    """Run the stage; returns the metrics written, or None when the artifacts were up to date."""
+def build_predictors(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool = False,
+                     quant: QuantConfig | None = None, data_dir=None) -> dict | None:
+    """Run the stage; returns the metrics written, or None when the artifacts were up to date.
+    ``quant`` (default: the preset's) and ``data_dir`` serve the sensitivity scan."""
     with torch_threads(config.num_threads):
-        return _build(space, preset, config, force)
+        return _build(space, preset, config, force, quant or get_quant_config(preset.name), data_dir)
 
 
-def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool) -> dict | None:
+def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: bool, quant: QuantConfig,
+           data_dir) -> dict | None:
     for kind in ("fp32", "quant"):
         check_not_busy(sample_path(space.name, kind))
         if not sample_path(space.name, kind).exists():
             load_dataset(space, kind)  # raises its one-line how-to
     files = outputs(space)
     with artifact_lock(files[0]):
-        stamp = make_stamp(space, preset, config)
+        stamp = make_stamp(space, preset, config, quant)
         verdict = freshness(stamp, read_stamp(files[0]), files, command="apq predictor", force=force, replaceable=True)
-        return None if verdict == FRESH else _fit_all(space, preset, config, stamp)
+        return None if verdict == FRESH else _fit_all(space, preset, config, stamp, quant, data_dir)
 
 
-def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp: Stamp) -> dict:
+def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp: Stamp, quant: QuantConfig,
+             data_dir) -> dict:
     fp32_dim, seed, floor = Encoder(space).fp32_dim, preset.seed, chance_accuracy(space)
     table = cost_table(space, config)
     tasks = {kind: make_task(space, kind, config, seed, table) for kind in ("fp32", "quant")}
@@ -191,7 +205,11 @@ def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp:
     fp32 = MLPPredictor(seed=seed, **config.mlp_params())
     fp32_report = fit_and_test(fp32, tasks["fp32"], tasks["fp32"].pool)
     log.info("fp32 predictor: %s", _short(fp32_report))
-    quant_reports, selection, saved = fit_quant(tasks["quant"], config, seed, fp32, fp32_dim, floor)
+    prior, scanned = None, None
+    if config.sensitivity_images:
+        prior, scanned = scan_prior(space, preset, quant, config.sensitivity_images, data_dir)
+        log.info("sensitivity scan: widest bits %.2f %%, every probe in %.0f s", scanned["base_acc"], scanned["seconds"])
+    quant_reports, selection, saved = fit_quant(tasks["quant"], config, seed, fp32, fp32_dim, floor, prior)
     metrics = {"space": space.name, "encoding": Encoder(space).describe(), "fp32": fp32_report,
                "quant": quant_reports, "quant_selection": selection,
                "quant_budget_curve": budget_curve(tasks["quant"], config, seed, fp32, fp32_dim, floor),
@@ -201,6 +219,7 @@ def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp:
                "quant_menu_coverage": menu_coverage(space, tasks["quant"].data.genome[tasks["quant"].pool]),
                "test_index": {k: t.data.index[t.test].tolist() for k, t in tasks.items()},
                "cost_matching": {"target": config.cost_target, "tolerance": config.cost_match_tolerance},
+               "sensitivity": scanned,
                "device": str(pick_device()), "seconds": None, "inputs": inputs}
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     write_artifacts(space, fp32, saved, metrics)
@@ -214,18 +233,19 @@ def chance_accuracy(space: SearchSpace) -> float:
 
 
 def fit_quant(task: Task, config: PredictorConfig, seed: int, fp32: MLPPredictor, fp32_dim: int,
-              floor: float) -> tuple[dict, dict, MLPPredictor]:
-    """Choose on the pool, fit every quantization-aware model on the whole pool with its label kind,
-    measure each on the test rows. Returns ``(quant reports + selected, selection, selected model)``."""
+              floor: float, prior: np.ndarray | None = None) -> tuple[dict, dict, MLPPredictor]:
+    """Choose on the pool, fit every quantization-aware model (``prior``: the sensitivity prior or
+    None) on the whole pool with its label kind, measure each on the test rows. Returns ``(quant
+    reports + selected, selection, selected model)``."""
     labels = label_kinds(task.data)
     X_pool, y_pool = task.data.rows(task.pool)
     selection = select(X_pool, y_pool, {k: v[task.pool] for k, v in labels.items()}, task.latency_ms[task.pool],
-                       config, fp32, fp32_dim, floor, seed)
+                       config, fp32, fp32_dim, floor, seed, prior)
     log.info("quant model selected on validation: %s", selection["selected"])
     fitted, reports = {}, {}
     for name in ["bits_ignored", *(n for n in config.quant_models if n != "ensemble")]:
         kind = selection["labels"].get(name, ACCURACY)
-        fitted[name] = make_quant_model(name, config, fp32, fp32_dim, floor, seed)
+        fitted[name] = make_quant_model(name, config, fp32, fp32_dim, floor, seed, prior)
         reports[name] = {**fit_and_test(fitted[name], task, task.pool, labels[kind]), "label": kind}
     ensemble = make_ensemble(fitted, config.ensemble_spread_penalty) if "ensemble" in config.quant_models else None
     if ensemble is not None:

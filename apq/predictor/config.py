@@ -8,6 +8,9 @@ Why these defaults, in one line each (the measurements: docs/decisions.md "Predi
   epoch: a few seconds per fit; the L2 penalty 1e-3 keeps the MLP from overfitting small pools.
 - Transfer fine-tunes the shared weights at a tenth of that rate (they start from a good fp32
   solution) and the new bit branch, which starts at zero, at the full rate.
+- ``sensitivity_images`` 2000 on the default preset: the scan costs about 6 CPU minutes there and
+  lifted every model it enters on held-out quantized samples (``bench/sensitivity.py``); smoke
+  leaves it off, so its predictor needs no supernet.
 - Splits: ``val_fraction`` of each training pool for early stopping; the test split is a fixed
   share of each sample file chosen by one seeded hash of the sample index (see
   :mod:`apq.predictor.data`). With ``quant_test_fraction <= fp32_test_fraction`` every quantized
@@ -75,6 +78,10 @@ class PredictorConfig(Settings):
     drop_hidden: int = 64
     drop_lr: float = 1e-2
     drop_weight_decay: float = 1e-4
+    #: Validation images on which the supernet's sensitivity scan (apq.quant.sensitivity: one bit gene of
+    #: one block at a time, no fine-tune) measures each probe; the scan then starts structured_linear's drop
+    #: and is one more column of structured_ridge (0: no scan, and the stage needs no supernet).
+    sensitivity_images: int = 0
     #: Target whose latency defines cost-matched pairs (the default search target), and their tolerance:
     #: latencies within 10 % of the smaller one, the candidates a search under a limit must order.
     cost_target: str = "fpga"
@@ -103,6 +110,8 @@ class PredictorConfig(Settings):
             problems.append(f"bit_merge must be one of {BIT_MERGES}")
         if set(self.quant_models) - set(QUANT_MODELS) or not {"transfer", "scratch"} <= set(self.quant_models):
             problems.append(f"quant_models must be among {QUANT_MODELS} and include transfer and scratch")
+        if self.sensitivity_images < 0:
+            problems.append("sensitivity_images must be >= 0")
         if self.ensemble_spread_penalty < 0:
             problems.append("ensemble_spread_penalty must be >= 0")
         if self.selection_folds < 2:
@@ -130,8 +139,9 @@ PREDICTOR_PRESETS = {
     # Tiny networks and few epochs: exercises every code path in seconds.
     "smoke": PredictorConfig("smoke", hidden_size=32, max_epochs=20, patience=5, budgets=(10, 20), curve_seeds=2,
                              n_trees=20),
-    "default": PredictorConfig("default", budgets=(25, 50, 100, 200)),
-    "full": PredictorConfig("full", patience=60, budgets=(25, 50, 100, 200, 400), curve_seeds=5),
+    "default": PredictorConfig("default", budgets=(25, 50, 100, 200), sensitivity_images=2000),
+    "full": PredictorConfig("full", patience=60, budgets=(25, 50, 100, 200, 400), curve_seeds=5,
+                            sensitivity_images=5000),
 }
 
 

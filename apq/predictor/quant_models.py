@@ -5,9 +5,10 @@ Models (``PredictorConfig.quant_models``; each fitted on the quantized training 
     transfer            APQ's: the fp32 MLP plus a bit branch, fine-tuned from the fp32 predictor
     scratch             the same network trained from scratch (what transfer is judged against)
     structured_linear   fp32 predictor minus a learned logit drop, linear in the bit one-hots
+                        (started from the sensitivity prior when there is one)
     structured_mlp      the same with a one-hidden-layer drop over the whole encoding
     structured_ridge    a fitted multiple of the fp32 predictor plus a ridge regression over the
-                        whole encoding (closed form)
+                        whole encoding (closed form; the prior's summed drop is one more column)
     ensemble            the mean of transfer and the structured models (those present), minus
                         ``ensemble_spread_penalty`` standard deviations of their predictions
 
@@ -42,8 +43,9 @@ NOT_SELECTABLE = ("scratch", "bits_ignored", "structured_ridge")
 
 
 def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float,
-                     seed: int) -> MLPPredictor:
-    """An unfitted quantization-aware model by name (the ensemble is made by :func:`make_ensemble`)."""
+                     seed: int, prior: np.ndarray | None = None) -> MLPPredictor:
+    """An unfitted quantization-aware model by name (the ensemble is made by :func:`make_ensemble`);
+    ``prior``: the sensitivity prior over the bit part (:mod:`apq.predictor.prior`), or None."""
     if name == "bits_ignored":
         return BitsIgnoredPredictor(fp32_dim, fp32)
     if name in ("transfer", "scratch"):
@@ -51,10 +53,11 @@ def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp3
         return QuantMLPPredictor(fp32_dim, transfer_from=source, bit_merge=config.bit_merge, bit_lr=config.bit_lr,
                                  seed=seed, **config.mlp_params(transfer=source is not None))
     if name == "structured_ridge":
-        return RidgeQuantPredictor(fp32_dim, fp32)
+        return RidgeQuantPredictor(fp32_dim, fp32, prior=prior)
     if name in ("structured_linear", "structured_mlp"):
-        return StructuredQuantPredictor(fp32_dim, fp32, drop=name.removeprefix("structured_"), floor=floor,
-                                        seed=seed, **config.drop_params())
+        drop = name.removeprefix("structured_")
+        return StructuredQuantPredictor(fp32_dim, fp32, drop=drop, floor=floor, seed=seed,
+                                        prior=prior if drop == "linear" else None, **config.drop_params())
     raise ValueError(f"unknown quantization-aware model {name!r}")
 
 
@@ -103,12 +106,13 @@ def validation_score(y: np.ndarray, latency_ms: np.ndarray, y_pred: np.ndarray, 
 
 
 def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_ms: np.ndarray,
-           config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float, seed: int) -> dict:
+           config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float, seed: int,
+           prior: np.ndarray | None = None) -> dict:
     """Cross-validated choice of each model's label kind and of the search's model, on the pool only.
 
     ``X`` (N, dim), ``y`` (N,) accuracy, ``labels`` {kind: (N,)}, ``latency_ms`` (N,): the pool rows.
-    Returns ``{"folds", "scores": {model: {kind: {pairwise_acc, pairwise_acc_cost_matched, score}}},
-    "labels": {model: best kind}, "selected": best model}``. Scratch is not fitted here (never
+    ``prior``: as :func:`make_quant_model`'s. Returns ``{"folds", "scores": {model: {kind:
+    {pairwise_acc, pairwise_acc_cost_matched, score}}}, "labels": {model: best kind}, "selected": best model}``. Scratch is not fitted here (never
     selected; it is fitted on accuracy), bits_ignored is scored for comparison, structured_ridge
     for its label kind as an ensemble member.
     """
@@ -119,7 +123,7 @@ def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_
         fit_rows = np.setdiff1d(np.arange(len(y)), part)
         for name in ["bits_ignored", *names]:
             for kind, label in (labels if name != "bits_ignored" else {ACCURACY: y}).items():
-                model = make_quant_model(name, config, fp32, fp32_dim, floor, seed)
+                model = make_quant_model(name, config, fp32, fp32_dim, floor, seed, prior)
                 fit_model(model, X[fit_rows], y[fit_rows], label[fit_rows])
                 predictions.setdefault((name, kind), []).append(model.predict(X[part]))
 

@@ -44,8 +44,9 @@ STAGES = (
           _SETTINGS | {DATA_DIR}),
     Stage("samples_quant", ("samples", "--quant"), "samples", ("supernet",), ("data/<space>/samples_quant.h5",),
           _SETTINGS | {DATA_DIR}),
-    Stage("predictor", ("predictor",), "predictor", ("samples_fp32", "samples_quant"),
-          ("predictors/<space>/fp32.pt", "quant.pt", "metrics.json"), _SETTINGS),
+    # the supernet too: its sensitivity scan is the quantization-aware models' prior (predictor.sensitivity_images)
+    Stage("predictor", ("predictor",), "predictor", ("samples_fp32", "samples_quant", "supernet"),
+          ("predictors/<space>/fp32.pt", "quant.pt", "metrics.json"), _SETTINGS | {DATA_DIR}),
     # the supernet too: the search measures its shortlists on the validation split (search.rerank_k)
     Stage("search", ("search",), "search", ("predictor", "supernet"), ("results/<space>/<target>/<run>/",),
           _SETTINGS | {TARGET, CONSTRAINT, RUN, DATA_DIR}, then=("verify",)),
