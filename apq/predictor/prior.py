@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from apq.nn.runtime import pick_device
+from apq.nn.runtime import pick_device, torch_threads, usable_cpus
 from apq.presets import Preset
 from apq.quant.config import QuantConfig
 from apq.quant.sensitivity import prior_weights, scan
@@ -20,6 +20,7 @@ def scan_prior(space: SearchSpace, preset: Preset, quant: QuantConfig, images: i
     (``base_acc`` percent, ``drop`` (B, 4, bit choices) points as nested lists, ``images``, ``seconds``)."""
     supernet, _ = load_supernet(space, supernet_path(space.name), pick_device())
     data = load_sample_data(space, preset, data_dir).with_val_subset(images, preset.seed)
-    result = scan(supernet, data, quant)
+    with torch_threads(usable_cpus()):  # conv inference on thousands of images: every core helps
+        result = scan(supernet, data, quant)
     return prior_weights(space, result["drop"]), {**result, "drop": np.round(result["drop"], 4).tolist(),
                                                   "seconds": round(result["seconds"], 1)}
