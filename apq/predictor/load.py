@@ -35,8 +35,9 @@ from apq.stages.layout import predictor_dir, predictor_path  # noqa: F401 - the 
 
 FORMAT = "apq-predictor"
 KINDS = ("fp32", "quant")
-#: Estimator arguments that are fitted predictors (saved as part of the network, not as settings).
-FITTED_INPUTS = ("transfer_from", "base", "members")
+#: Estimator arguments that are fitted predictors or only start the fit (the sensitivity prior): the
+#: network holds what they gave, so they are not saved as settings.
+FITTED_INPUTS = ("transfer_from", "base", "members", "prior")
 #: The estimator a quant checkpoint's network type loads into (an AccuracyMLP's shape has no type).
 QUANT_ESTIMATORS = {"mlp": QuantMLPPredictor, "structured": StructuredQuantPredictor,
                     "linear_on_base": RidgeQuantPredictor, "ensemble": EnsemblePredictor}

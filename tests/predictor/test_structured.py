@@ -152,13 +152,14 @@ def test_bits_ignored_ranks_as_the_fp32_predictor(fitted):
 
 def test_structured_and_ensemble_round_trip_weights_only(fitted, space2, tmp_path):
     fp32, dim, quant = fitted
-    members = tuple(StructuredQuantPredictor(dim, fp32, drop=d, **{**DROP, "max_epochs": 3}).fit(
-        quant.encodings, quant.accuracy) for d in ("linear", "mlp"))
-    members += (RidgeQuantPredictor(dim, fp32).fit(quant.encodings, quant.accuracy),)
-    for model in (members[1], members[2], EnsemblePredictor(members).fit()):
+    prior = np.linspace(0, 1, quant.encodings.shape[1] - dim)  # a sensitivity prior only starts the fit
+    members = tuple(StructuredQuantPredictor(dim, fp32, drop=d, prior=p, **{**DROP, "max_epochs": 3}).fit(
+        quant.encodings, quant.accuracy) for d, p in (("linear", prior), ("mlp", None)))
+    members += (RidgeQuantPredictor(dim, fp32, prior=prior).fit(quant.encodings, quant.accuracy),)
+    for model in (*members, EnsemblePredictor(members).fit()):
         path = save_predictor(model, tmp_path / "quant.pt", "quant", space2)
         payload = torch.load(path, weights_only=True)
-        assert "base" not in payload["estimator"] and "members" not in payload["estimator"]
+        assert not {"base", "members", "prior"} & set(payload["estimator"])
         loaded = load_quant_predictor(space2, path)
         assert type(loaded) is type(model) and loaded.encoding_dim == Encoder(space2).dim
         assert np.array_equal(loaded.predict(quant.encodings), model.predict(quant.encodings))
