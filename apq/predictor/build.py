@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from apq.errors import UserError
 from apq.hardware.cost import CostTable
 from apq.hardware.target import create_target
 from apq.io import write_json
@@ -188,6 +189,9 @@ def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: b
         check_not_busy(sample_path(space.name, kind))
         if not sample_path(space.name, kind).exists():
             load_dataset(space, kind)  # raises its one-line how-to
+    if config.sensitivity_images and not supernet_path(space.name).exists():
+        raise UserError(f"predictor.sensitivity_images scans the supernet, and {supernet_path(space.name)} is missing; "
+                        "run 'apq supernet' first, or --set predictor.sensitivity_images=0")
     files = outputs(space)
     with artifact_lock(files[0]):
         stamp = make_stamp(space, preset, config, quant)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from apq.errors import UserError
 from apq.predictor.build import build_predictors
 from apq.predictor.config import get_predictor_config
 from apq.predictor.synthetic import write_synthetic_samples
@@ -55,8 +56,11 @@ def test_the_stage_scans_the_supernet_and_depends_on_it(one_block_root):
     assert get_predictor_config("smoke").sensitivity_images == 0 and get_predictor_config("default").sensitivity_images
 
 
-def test_without_a_scan_the_stage_needs_no_supernet(one_block_root):
+def test_without_a_scan_the_stage_needs_no_supernet_and_with_one_says_so(one_block_root):
     space, folder = one_block_root
     (folder / "supernet.pt").unlink()
+    with pytest.raises(UserError, match="sensitivity_images=0"):
+        build_predictors(space, get_preset("smoke"), get_predictor_config("smoke").override(sensitivity_images=8))
+    assert not (folder.parent.parent / "predictors").exists()
     metrics = build_predictors(space, get_preset("smoke"), get_predictor_config("smoke"))
     assert metrics["sensitivity"] is None and metrics["quant"]["selected"]
