@@ -375,6 +375,8 @@ COVERED_ELSEWHERE = [
      "tests/samples/test_generate.py::test_file_made_with_other_settings_is_replaced_only_with_force"),
     ("bad --jobs/--n/--backend/--address", "apq samples", "tests/samples/test_cli.py::test_bad_flags_are_one_line_exit_2"),
     ("no sample files", "apq predictor", "tests/predictor/test_cli.py::test_missing_samples_exit_2_and_nothing_written"),
+    ("no supernet.pt for predictor.sensitivity_images", "(build_predictors)",
+     "tests/predictor/test_prior.py::test_without_a_scan_the_stage_needs_no_supernet_and_with_one_says_so"),
     ("no predictor", "apq search", "tests/search/test_cli.py::test_missing_predictor_is_one_line_and_no_run_folder"),
     ("--energy -2, --latency and --energy, --latency fast, bad --run", "apq search",
      "tests/search/test_cli.py::test_bad_constraints_exit_2_with_one_line_and_no_run_folder"),
