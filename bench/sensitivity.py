@@ -12,12 +12,12 @@ Needs the root's supernet and both sample files (``make samples``).
    are not needed then).
 2. On the predictor stage's own split of the quantized samples (same training pool and held-out
    test rows, same fp32 predictor, fitted as ``apq predictor`` fits it), every model is fitted on
-   the accuracy label twice where the scan can enter it: the structured linear drop started
-   constant (the stage's ``structured_linear``) and from the scan (``structured_prior``); the
-   stage's ridge and the ridge with the scan's summed drop as one more column
-   (``structured_ridge_prior``); the stage's ensemble (transfer, structured linear, structured
-   MLP, ridge) and the same with the two prior variants in place of their twins
-   (``ensemble_prior``). Each is scored by the stage's cross-validation on the pool (its folds and
+   the accuracy label twice where the scan can enter it, as the stage builds each model without
+   and with ``predictor.sensitivity_images``: the structured linear drop started constant
+   (``structured_linear``) and from the scan (``structured_prior``); the ridge without and with
+   the scan's summed drop as one more column (``structured_ridge``, ``structured_ridge_prior``);
+   the ensemble (transfer, structured linear, structured MLP, ridge) and the same with the two
+   prior variants in place of their twins (``ensemble_prior``). Each is scored by the stage's cross-validation on the pool (its folds and
    score) and on the held-out test rows (pairwise and cost-matched pairwise accuracy with 95 %
    bootstrap intervals), and each prior variant is compared paired with its twin. ``prior_only``
    is the scan's least-squares fit before any training, ``bits_ignored`` the reference every
@@ -51,7 +51,6 @@ from apq.predictor.intervals import summarise
 from apq.predictor.network import pessimistic_mean
 from apq.predictor.prior import scan_prior
 from apq.predictor.quant_models import folds, make_quant_model, validation_score
-from apq.predictor.structured import RidgeQuantPredictor, StructuredQuantPredictor
 from apq.predictor.train import predict_array
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
@@ -82,13 +81,10 @@ class Models:
     prior: np.ndarray
 
     def make(self, name: str):
-        """An unfitted single model: one of the stage's, or a prior variant of its twin."""
-        if name == "structured_prior":
-            return StructuredQuantPredictor(self.fp32_dim, self.fp32, drop="linear", floor=self.floor, seed=self.seed,
-                                            prior=self.prior, **self.config.drop_params())
-        if name == "structured_ridge_prior":
-            return RidgeQuantPredictor(self.fp32_dim, self.fp32, prior=self.prior)
-        return make_quant_model(name, self.config, self.fp32, self.fp32_dim, self.floor, self.seed)
+        """An unfitted single model: the stage's model without the scan, or with it (a prior variant)."""
+        prior = self.prior if name in TWINS else None
+        return make_quant_model(TWINS.get(name, name), self.config, self.fp32, self.fp32_dim, self.floor, self.seed,
+                                prior)
 
     def predictions(self, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray) -> dict[str, np.ndarray]:
         """Every model fitted on (X, y), predicting ``X_eval``: {name: (M,) percent}."""
