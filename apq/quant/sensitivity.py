@@ -24,15 +24,13 @@ from apq.quant.pipeline import quantize_model, teacher_subnet
 from apq.quant.policy import bit_policy
 from apq.space.space import BIT_GENES, SearchSpace
 from apq.supernet.evaluate import evaluate
+from apq.supernet.network import extreme_genome
 
 
 def largest_genome(space: SearchSpace) -> np.ndarray:
     """The genome with every stage at its deepest, every block at its largest kernel and middle
     channels, and every bit gene at the widest width: int64 (n_genes,) choice indices."""
-    genome = np.empty(space.n_genes, dtype=np.int64)
-    genome[space.slices["depth"]] = [int(np.argmax(d)) for d in space.depth_choices]
-    genome[space.slices["kernel"]] = int(np.argmax(space.kernel_choices))
-    genome[space.slices["mid"]] = [int(np.argmax(m)) for m in space.mid_choices]
+    genome = extreme_genome(space, largest=True)
     for gene in BIT_GENES:
         genome[space.slices[gene]] = int(np.argmax(space.bit_choices))
     return genome

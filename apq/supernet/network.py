@@ -129,6 +129,17 @@ class SubNet(nn.Module):
         return self.tail(x)
 
 
+def extreme_genome(space: SearchSpace, largest: bool) -> np.ndarray:
+    """Genome (n_genes,) of the largest (max depth, kernel and channels) or smallest sub-net of
+    ``space``; every bit gene at choice index 0."""
+    genome = np.zeros(space.n_genes, dtype=np.int64)
+    if largest:
+        # Choice tables are sorted ascending, so the largest value is the last index.
+        for gene in ("depth", "kernel", "mid"):
+            genome[space.slices[gene]] = space.cardinality[space.slices[gene]] - 1
+    return genome
+
+
 class Supernet(nn.Module):
     """Once-for-all supernet of ``space``; :meth:`set_active` picks the sub-net ``forward`` runs.
 
@@ -157,13 +168,7 @@ class Supernet(nn.Module):
         return self._extreme_genome(largest=False)
 
     def _extreme_genome(self, largest: bool) -> np.ndarray:
-        space = self.space
-        genome = np.zeros(space.n_genes, dtype=np.int64)
-        if largest:
-            # Choice tables are sorted ascending, so the largest value is the last index.
-            for gene in ("depth", "kernel", "mid"):
-                genome[space.slices[gene]] = space.cardinality[space.slices[gene]] - 1
-        return genome
+        return extreme_genome(self.space, largest)
 
     def set_active(self, genome: np.ndarray) -> None:
         """Make ``forward`` run the sub-net of ``genome`` (n_genes,) int choice indices."""
