@@ -2,7 +2,9 @@
 
 Reads ``data/<space>/samples_{fp32,quant}.h5``, splits each into a training pool and a fixed
 test split, fits the fp32 MLP, scans the supernet's one-layer quantization sensitivity when
-``predictor.sensitivity_images`` > 0 (:mod:`apq.predictor.prior`), then the quantization-aware models of
+``predictor.sensitivity_images`` > 0 (:mod:`apq.predictor.prior`; the scan is kept in
+``sensitivity.json`` and reused while the supernet, quantization settings and images stay the same,
+``--force`` scans again), then the quantization-aware models of
 :mod:`apq.predictor.quant_models` (APQ's transfer, scratch, structured, ensemble), picks the
 search's model by cross-validation on the quantized pool, measures every model and the
 bits-ignored reference on the held-out quantized samples, adds the transfer-vs-scratch budget
@@ -196,11 +198,12 @@ def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: b
     with artifact_lock(files[0]):
         stamp = make_stamp(space, preset, config, quant)
         verdict = freshness(stamp, read_stamp(files[0]), files, command="apq predictor", force=force, replaceable=True)
-        return None if verdict == FRESH else _fit_all(space, preset, config, stamp, quant, data_dir)
+        return None if verdict == FRESH else _fit_all(space, preset, config, stamp, quant, data_dir,
+                                                            rescan=force)
 
 
 def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp: Stamp, quant: QuantConfig,
-             data_dir) -> dict:
+             data_dir, rescan: bool) -> dict:
     fp32_dim, seed, floor = Encoder(space).fp32_dim, preset.seed, chance_accuracy(space)
     table = cost_table(space, config)
     tasks = {kind: make_task(space, kind, config, seed, table) for kind in ("fp32", "quant")}
@@ -211,7 +214,7 @@ def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp:
     log.info("fp32 predictor: %s", _short(fp32_report))
     prior, scanned = None, None
     if config.sensitivity_images:
-        prior, scanned = scan_prior(space, preset, quant, config.sensitivity_images, data_dir)
+        prior, scanned = scan_prior(space, preset, quant, config.sensitivity_images, data_dir, reuse=not rescan)
         log.info("sensitivity scan: widest bits %.2f %%, every probe in %.0f s", scanned["base_acc"], scanned["seconds"])
     quant_reports, selection, saved = fit_quant(tasks["quant"], config, seed, fp32, fp32_dim, floor, prior)
     metrics = {"space": space.name, "encoding": Encoder(space).describe(), "fp32": fp32_report,

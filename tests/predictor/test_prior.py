@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from apq.errors import UserError
+from apq.predictor import prior
 from apq.predictor.build import build_predictors
 from apq.predictor.config import get_predictor_config
 from apq.predictor.synthetic import write_synthetic_samples
@@ -64,3 +65,24 @@ def test_without_a_scan_the_stage_needs_no_supernet_and_with_one_says_so(one_blo
     assert not (folder.parent.parent / "predictors").exists()
     metrics = build_predictors(space, get_preset("smoke"), get_predictor_config("smoke"))
     assert metrics["sensitivity"] is None and metrics["quant"]["selected"]
+
+
+def test_a_rebuild_reuses_the_kept_scan_until_its_inputs_change(one_block_root, monkeypatch):
+    space, folder = one_block_root
+    preset, quant = get_preset("smoke"), get_quant_config("smoke")
+    config = get_predictor_config("smoke").override(sensitivity_images=24)
+    first = build_predictors(space, preset, config, quant=quant)["sensitivity"]
+    kept = folder.parent.parent / "predictors" / space.name / "sensitivity.json"
+    assert json.loads(kept.read_text())["scan"] == first
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("scanned again")
+
+    monkeypatch.setattr(prior, "scan", no_scan)
+    other = config.override(max_epochs=config.max_epochs + 1)  # a predictor setting: the scan's inputs are unchanged
+    assert build_predictors(space, preset, other, quant=quant)["sensitivity"] == first
+    for rescan in (lambda: build_predictors(space, preset, config.override(sensitivity_images=16), quant=quant),
+                   lambda: build_predictors(space, preset, other, quant=quant.override(bn_calib_images=32)),
+                   lambda: build_predictors(space, preset, other, quant=quant, force=True)):
+        with pytest.raises(AssertionError, match="scanned again"):
+            rescan()
