@@ -356,7 +356,7 @@ def supernet_figures(r: dict) -> list[Figure]:
 
 
 def finetuned_figures(winner: dict, judged: bool = True) -> list[Figure]:
-    """``apq finetune``'s winner against its architecture trained alone, and teacher against teacher;
+    """``apq finetune``'s winner against its architecture trained alone, and each other fine-tune of it;
     ``judged``: mark issue 18's target (the default fine-tune), else report only (a variant)."""
     paired = winner.get("vs_standalone")
     detail = f"; {_paired(paired)}" if paired else ""
@@ -366,7 +366,11 @@ def finetuned_figures(winner: dict, judged: bool = True) -> list[Figure]:
                   f"{winner.get('standalone_epochs', '?')} epochs ({winner['arch']})",
                   f"{winner['acc']:.2f} % vs {winner['standalone_acc']:.2f} % (before fine-tuning "
                   f"{winner['acc_before']:.2f} %){detail}", *target)]
-    teachers = winner.get("teachers", {}).get("largest_minus_subnet")
+    for name, other in winner.get("variants", {}).items():
+        if "minus_chosen" in other:
+            out.append(Figure(f"fine-tune {name} minus {winner['variant']}, test top-1",
+                              f"{other['acc']:.2f} % vs {winner['acc']:.2f} %; {_paired(other['minus_chosen'])}"))
+    teachers = winner.get("teachers", {}).get("largest_minus_subnet")  # files written before "variants"
     if teachers:
         accs = winner["by_teacher"]
         out.append(Figure("fine-tune teacher: largest network minus the winner's own fp32 sub-net, test top-1",

@@ -18,10 +18,11 @@ them. Writes ``results/bench/supernet.json``: ``recipes.<recipe>`` = {``largest`
 ``smallest``: {``supernet_acc``, ``standalone_acc``}, ``rank_tau``, ``train_seconds``,
 ``subnets``}, and ``default_recipe``: the recipe with the higher tau (two decimals), then the
 higher mean supernet accuracy of the three named sub-nets. With ``--finetuned RUN_DIR`` (a run
-after ``apq finetune``; repeat it with one run per teacher of the same winner) also
-``finetuned_winner`` = {``acc``, ``standalone_acc``, ``by_teacher``}: the fine-tuned quantized
-winner's test accuracy (the configured teacher's run) beside its architecture trained alone in fp32
-(the configured recipe's settings and epochs). ``--keep-recipes`` keeps the recipes of the existing
+after ``apq finetune``; repeat it with one run per setting (teacher, epochs, learning rate) of the
+same winner) also ``finetuned_winner`` = {``acc``, ``standalone_acc``, ``variants``}: the fine-tuned
+quantized winner's test accuracy (the run of the configured settings) beside its architecture
+trained alone in fp32 (the configured recipe's settings and epochs), and each other run paired
+against it on the same test images. ``--keep-recipes`` keeps the recipes of the existing
 ``--out`` file (and their stamp, as ``recipes_recorded``) and only adds ``finetuned_winner``.
 Hours on the default preset here.
 """
@@ -213,10 +214,12 @@ def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> di
 
 def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, device) -> dict:
     """``apq finetune``'s results (finetune.json, and finetuned.pt evaluated again on the test split
-    for per-image correctness) in ``run_dirs`` (one winner, e.g. one run per teacher) beside the same
-    architecture trained alone in fp32 with the configured recipe for its epochs: {``acc`` (the
-    configured teacher's run, else the first), ``standalone_acc``, ``vs_standalone`` and
-    ``teachers`` (paired: :func:`apq.verify.stats.paired_comparison`), ``by_teacher``, ...}."""
+    for per-image correctness) in ``run_dirs`` (one winner fine-tuned with other teachers, epochs or
+    learning rates, one run each) beside the same architecture trained alone in fp32 with the
+    configured recipe for its epochs: {``acc`` (the run of the configured settings, else of the
+    configured teacher, else the first), ``standalone_acc``, ``vs_standalone`` (paired:
+    :func:`apq.verify.stats.paired_comparison`), ``variants`` (per run, by :func:`variant`: its
+    accuracies and ``minus_chosen``, paired against the chosen run), ...}."""
     reports = []
     for run_dir in run_dirs:
         report_file = run_dir / "finetune.json"
@@ -225,23 +228,43 @@ def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, 
         reports.append((run_dir, json.loads(report_file.read_text())))
     if len({r["arch"] for _, r in reports}) > 1:
         raise SystemExit("the --finetuned runs hold different winners; pass runs of one winner")
+    if len({variant(r) for _, r in reports}) < len(reports):
+        raise SystemExit("two --finetuned runs were fine-tuned alike; pass one run per setting")
     config = preset_config(args.preset)
     context = RecipeContext(space, config.supernet.recipe, args)
-    correct = {r["teacher"]: finetuned_correct(d / r["model_file"], context, device) for d, r in reports}
-    run_dir, chosen = next(((d, r) for d, r in reports if r["teacher"] == config.finetune.teacher), reports[0])
+    correct = {variant(r): finetuned_correct(d / r["model_file"], context, device) for d, r in reports}
+    run_dir, chosen = chosen_run(reports, config.finetune)
     alone = context.standalone(np.asarray(chosen["genome"], dtype=np.int64), cache, device, "finetuned winner")
     out = {"acc": chosen["acc_after"], "standalone_acc": alone["standalone_acc"], "acc_before": chosen["acc_before"],
-           "run": str(run_dir), "arch": chosen["arch"], "teacher": chosen["teacher"],
+           "run": str(run_dir), "arch": chosen["arch"], "teacher": chosen["teacher"], "variant": variant(chosen),
            "finetune_epochs": chosen["epochs"], "standalone_recipe": config.supernet.recipe,
            "standalone_epochs": context.epochs, "standalone_seconds": alone.get("seconds"), "settings": args.settings,
-           "by_teacher": {r["teacher"]: {"acc": r["acc_after"], "acc_before": r["acc_before"], "run": str(d),
-                                         "train_seconds": r.get("train_seconds")} for d, r in reports}}
+           "variants": {variant(r): {"acc": r["acc_after"], "acc_before": r["acc_before"], "run": str(d),
+                                     "train_seconds": r.get("train_seconds"),
+                                     **({"minus_chosen": paired_comparison(correct[variant(r)],
+                                                                           correct[variant(chosen)])}
+                                        if r is not chosen else {})} for d, r in reports}}
     if "correct_b64" in alone:
-        out["vs_standalone"] = paired_comparison(correct[chosen["teacher"]],
+        out["vs_standalone"] = paired_comparison(correct[variant(chosen)],
                                                  unpack_correct(alone["correct_b64"], alone["test_images"]))
-    if set(correct) == {"largest", "subnet"}:
-        out["teachers"] = {"largest_minus_subnet": paired_comparison(correct["largest"], correct["subnet"])}
     return out
+
+
+def variant(report: dict) -> str:
+    """A fine-tune run's settings in a few words: teacher, epochs and (where recorded) peak learning rate."""
+    lr, epochs = report.get("settings", {}).get("finetune", {}).get("lr"), report["epochs"]
+    return f"teacher {report['teacher']}, {epochs:g} epoch{'' if epochs == 1 else 's'}" + \
+        ("" if lr is None else f", lr {lr:g}")
+
+
+def chosen_run(reports: list[tuple[Path, dict]], configured) -> tuple[Path, dict]:
+    """The run fine-tuned with the configured teacher, epochs and learning rate; else the first with
+    the configured teacher; else the first."""
+    def same(r: dict, *fields: str) -> bool:
+        settings = r.get("settings", {}).get("finetune", {"teacher": r["teacher"], "epochs": r["epochs"]})
+        return all(settings.get(f) == getattr(configured, f) for f in fields)
+    return next((x for x in reports if same(x[1], "teacher", "epochs", "lr")),
+                next((x for x in reports if same(x[1], "teacher")), reports[0]))
 
 
 def finetuned_correct(model_file: Path, context: "RecipeContext", device) -> np.ndarray:
@@ -273,7 +296,7 @@ def main() -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--data-dir")
     parser.add_argument("--finetuned", metavar="RUN_DIR", action="append", default=[],
-                        help="a run after 'apq finetune' (repeatable: one winner, one run per teacher): adds "
+                        help="a run after 'apq finetune' (repeatable: one winner, one run per setting): adds "
                              "finetuned_winner (its accuracy vs the same architecture trained alone with the "
                              "configured default recipe)")
     parser.add_argument("--keep-recipes", action="store_true",

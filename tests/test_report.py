@@ -156,7 +156,11 @@ def test_every_slow_benchmark_renders_its_figures(tmp_path):
     variant["cases"] = [{**variant["cases"][0], "vs": {**variant["cases"][0]["vs"], "joint_untagged": {
         "margin": -0.16, "ci95": [-0.55, 0.0], "p": 0.015}}}]
     _write(tmp_path, "search_quality_floor4", variant)
-    longer = {**SLOW["supernet"]["finetuned_winner"], "finetune_epochs": 5.0, "acc": 92.9, "teachers": {}}
+    longer = {**SLOW["supernet"]["finetuned_winner"], "finetune_epochs": 5.0, "acc": 92.9, "teachers": {},
+              "variant": "teacher largest, 5 epochs, lr 0.0001", "variants": {
+                  "teacher largest, 5 epochs, lr 0.0001": {"acc": 92.9},
+                  "teacher largest, 5 epochs, lr 0.001": {"acc": 93.1, "minus_chosen": {
+                      "diff": 0.2, "ci95": [0.0, 0.4], "p_mcnemar": 0.04}}}}
     _write(tmp_path, "supernet_finetune5", {"finetuned_winner": longer})
     page = render(tmp_path)
     assert "lacks a field" not in page
@@ -173,6 +177,8 @@ def test_every_slow_benchmark_renders_its_figures(tmp_path):
                      "fp32 for 8.4 epochs (k3m32) | 92.90 % vs 92.00 % (before fine-tuning 90.30 %); +0.50 points "
                      "[+0.10, +0.90], McNemar p = 0.01 | reported |",
                      "92.50 % vs 92.20 %; +0.30 points [-0.10, +0.70], McNemar p = 0.2",
+                     "fine-tune teacher largest, 5 epochs, lr 0.001 minus teacher largest, 5 epochs, lr 0.0001, test "
+                     "top-1 | 93.10 % vs 92.90 %; +0.20 points [+0.00, +0.40], McNemar p = 0.04 |",
                      "0.35 points (**missed**) | <= 0.3", "0.70 points / 0.21 = 3.33x (**missed**)",
                      "per tensor fixed minus the default (8 sub-nets) | -8.10 +- 1.50 points; the default wins 8 of 8",
                      "fine-tune of 250 steps vs 300",

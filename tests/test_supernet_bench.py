@@ -46,9 +46,33 @@ def test_finetuned_winner_pairs_the_configured_teacher_with_its_cached_standalon
                                  torch.device("cpu"))
     assert out["teacher"] == "largest"  # the configured teacher's run, not the first given
     assert out["acc"] == 91.5 and out["standalone_acc"] == 92.25 and out["acc_before"] == 90.2
-    assert {t: v["acc"] for t, v in out["by_teacher"].items()} == {"largest": 91.5, "subnet": 91.0}
+    variants = out["variants"]
+    assert {v: x["acc"] for v, x in variants.items()} == {"teacher largest, 2 epochs": 91.5, "teacher subnet, 2 epochs": 91.0}
     assert out["vs_standalone"]["discordant"] == [2, 0] and out["vs_standalone"]["diff"] == pytest.approx(25.0)
-    assert out["teachers"]["largest_minus_subnet"]["discordant"] == [4, 0]
+    assert variants["teacher subnet, 2 epochs"]["minus_chosen"]["discordant"] == [0, 4]
+    assert "minus_chosen" not in variants["teacher largest, 2 epochs"]
+
+
+def test_finetuned_winner_chooses_the_run_of_the_configured_settings(fmnist, tmp_path, monkeypatch):
+    """The smoke preset fine-tunes with teacher largest, 1 epoch, lr 1e-4: that run, though given second."""
+    genome = sample(fmnist, 1, np.random.default_rng(0))[0]
+    runs = []
+    for name, lr, acc in (("fast", 1e-3, 92.0), ("default", 1e-4, 91.5)):
+        runs.append(_finetuned_run(tmp_path / name, genome, "largest", acc))
+        report = json.loads((runs[-1] / "finetune.json").read_text())
+        report.update(epochs=1.0, settings={"finetune": {"teacher": "largest", "epochs": 1.0, "lr": lr}})
+        (runs[-1] / "finetune.json").write_text(json.dumps(report))
+    args = _args(tmp_path / "cache.json")
+    cache = bench.StandaloneCache(tmp_path / "cache.json")
+    context = bench.RecipeContext(fmnist, "progressive", args)
+    cache.put(cache.key(bench.genome_string(fmnist, genome), context.epochs, context.settings),
+              {"standalone_acc": 92.25, "seconds": 1.0})
+    monkeypatch.setattr(bench, "finetuned_correct", lambda path, context, device: np.ones(8, bool))
+    out = bench.finetuned_winner(fmnist, runs, args, cache, torch.device("cpu"))
+    assert out["variant"] == "teacher largest, 1 epoch, lr 0.0001" and out["acc"] == 91.5
+    assert out["variants"]["teacher largest, 1 epoch, lr 0.001"]["minus_chosen"]["diff"] == 0.0
+    with pytest.raises(SystemExit, match="fine-tuned alike"):
+        bench.finetuned_winner(fmnist, [runs[0], runs[0]], args, cache, torch.device("cpu"))
 
 
 def test_finetuned_winner_needs_finetuned_runs_of_one_winner(fmnist, tmp_path):
