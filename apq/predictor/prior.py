@@ -70,6 +70,6 @@ def _scan(space: SearchSpace, preset: Preset, quant: QuantConfig, images: int, d
     supernet, _ = load_supernet(space, supernet_path(space.name), pick_device())
     data = load_sample_data(space, preset, data_dir).with_val_subset(images, preset.seed)
     with torch_threads(usable_cpus()):  # conv inference on thousands of images: every core helps
-        result = scan(supernet, data, quant)
+        result = scan(supernet, data, quant, seed=preset.seed)
     # Rounded as stored, so that a fresh and a kept scan give the same prior.
     return {**result, "drop": np.round(result["drop"], 4).tolist(), "seconds": round(result["seconds"], 1)}

@@ -53,11 +53,14 @@ def probe_genomes(space: SearchSpace) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(genomes, dtype=np.int64), np.asarray(where, dtype=np.int64)
 
 
-def scan(supernet: torch.nn.Module, data, config: QuantConfig, probes: np.ndarray | None = None) -> dict:
+def scan(supernet: torch.nn.Module, data, config: QuantConfig, probes: np.ndarray | None = None,
+         seed: int = 0) -> dict:
     """Accuracy of the widest-bit largest sub-net and of each probe of :func:`probe_genomes`.
 
     ``data``: a :class:`apq.samples.data.SampleData` whose validation split (cut to the images to
     use) every probe is measured on; ``probes``: row indices into the probes (default all).
+    ``seed`` fixes the activation-range calibration's subsampling, the same for every probe, so a
+    probe's drop is not blurred by another draw than the reference's, and a scan repeats exactly.
     Returns ``{"base_acc"`` (percent), ``"drop"`` float64 (B, 4, bit choices): base accuracy minus
     the probe's, in points (0 at the widest width and where not probed), ``"images"``, ``"seconds"}``.
     """
@@ -67,6 +70,7 @@ def scan(supernet: torch.nn.Module, data, config: QuantConfig, probes: np.ndarra
     teacher = teacher_subnet(supernet, largest_genome(space), data.calib, config)
 
     def accuracy(genome: np.ndarray) -> float:
+        torch.manual_seed(seed)
         model = quantize_model(teacher, bit_policy(space, genome), data.calib, config)
         return evaluate(model, x, y, config.eval_batch, config.channels_last).accuracy
 

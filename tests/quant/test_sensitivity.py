@@ -1,6 +1,7 @@
 """Per-layer sensitivity scan: its probes, its measurements and the prior's layout over the encoding."""
 import numpy as np
 import pytest
+import torch
 
 from apq.quant.config import get_quant_config
 from apq.quant.sensitivity import largest_genome, prior_weights, probe_genomes, scan
@@ -37,6 +38,18 @@ def test_scan_measures_the_probes_on_the_validation_split(fmnist, supernet, tiny
     unprobed = np.ones(drop.shape, bool)
     unprobed[tuple(where[probes].T)] = False
     assert np.all(drop[unprobed] == 0) and np.any(drop[~unprobed] != 0)
+
+
+def test_a_scan_repeats_exactly_whatever_ran_before_it(fmnist, supernet, tiny_data):
+    """The activation-range calibration subsamples at random: the scan seeds it, so the global torch
+    generator's state (what the process did before) does not change the drops."""
+    _, where = probe_genomes(fmnist)
+    probes = np.flatnonzero((where[:, 0] == 0) & (where[:, 1] == 1))  # block 0's activations
+    drops = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        drops.append(scan(supernet, tiny_data, CONFIG, probes, seed=3)["drop"])
+    assert np.array_equal(drops[0], drops[1])
 
 
 def test_prior_weights_sum_the_active_blocks_probe_drops(fmnist):
