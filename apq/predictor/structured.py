@@ -32,7 +32,8 @@ class StructuredQuantPredictor(MLPPredictor):
     """fp32 predictor ``base`` (fitted :class:`MLPPredictor`) minus a learned drop of the bits.
 
     ``drop``: ``"linear"`` or ``"mlp"`` (see :class:`StructuredQuantNet`); ``floor``: chance
-    accuracy in percent (100 / classes); ``weight_decay`` is the drop's L2 penalty. ``prior``
+    accuracy in percent (100 / classes); ``weight_decay`` is the drop's L2 penalty; the linear drop's
+    weights stay >= 0 (:meth:`apq.predictor.network.StructuredQuantNet.project`). ``prior``
     (linear drop only): float32 (bit_dim,) weights over the encoding's bit part, e.g. a sensitivity
     scan's (:func:`apq.quant.sensitivity.prior_weights`); the drop then starts at the least-squares
     fit ``scale * prior . x + bias`` of the training rows' logit drops instead of a constant.
@@ -71,6 +72,7 @@ class StructuredQuantPredictor(MLPPredictor):
                 scale, bias = prior_fit(X[:, self.fp32_dim:] @ prior, logit_drop.numpy())
                 layer.weight.copy_(torch.as_tensor(scale * prior)[None])
                 layer.bias.fill_(bias)
+        net.project()
         return net
 
 

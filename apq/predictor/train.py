@@ -45,8 +45,10 @@ def predict_hot_array(net: nn.Module, hot, device: torch.device) -> np.ndarray:
 
 
 def _epoch(net, optimiser, X, y, batch_size, generator) -> float:
-    """One pass over (X, y) in a seeded random order; mean training MSE."""
+    """One pass over (X, y) in a seeded random order; mean training MSE. A network with a
+    ``project()`` method (constrained weights) is projected back after every step."""
     net.train()
+    project = getattr(net, "project", None)
     order = torch.randperm(len(X), generator=generator).to(X.device)
     total = 0.0
     for rows in order.split(batch_size):
@@ -54,6 +56,8 @@ def _epoch(net, optimiser, X, y, batch_size, generator) -> float:
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        if project is not None:
+            project()
         total += loss.item() * len(rows)
     return total / len(X)
 

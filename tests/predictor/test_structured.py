@@ -48,6 +48,20 @@ def test_structured_starts_at_the_fp32_prediction_minus_the_mean_drop(fitted):
     assert torch.count_nonzero(net.drop.weight) == 0 and not any(p.requires_grad for p in net.base.parameters())
 
 
+def test_the_linear_drop_never_rewards_a_bit_choice(fitted):
+    """Labels where every encoding column (8 bits included) adds accuracy: unconstrained, the
+    linear drop would fit negative weights that a search sums; its weights stay >= 0 instead, so
+    no bit policy is predicted above the drop's bias alone."""
+    fp32, dim, quant = fitted
+    X = quant.encodings
+    y = fp32.predict(X[:, :dim]) + 0.05 * X[:, dim:].sum(axis=1)
+    model = StructuredQuantPredictor(dim, fp32, drop="linear", **DROP).fit(X, y)
+    weights = model.network_.drop.weight.detach()
+    assert torch.all(weights >= 0) and torch.count_nonzero(weights) < weights.numel()
+    mlp = StructuredQuantPredictor(dim, fp32, drop="mlp", **DROP).fit(X, y)
+    assert torch.any(mlp.network_.drop[0].weight < 0)  # the MLP drop is not constrained
+
+
 def test_a_sensitivity_prior_ranks_better_from_few_rows(fitted, space2):
     """SYNTHETIC samples, 40 training rows: the linear drop started from the synthetic truth's own
     one-layer probes (what a scan of a real supernet measures) ranks 160 held-out rows better than
