@@ -308,7 +308,7 @@ def main() -> None:
     args.given = dict(item.split("=", 1) for item in args.supernet)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     space, device = create_space(args.space), pick_device()
-    threads = training_threads(preset_config(args.preset).supernet)
+    threads = training_threads(apply_settings(preset_config(args.preset), args.settings).supernet)
     torch.set_num_threads(threads)
     cache = StandaloneCache(Path(args.cache))
     if args.keep_recipes:
