@@ -355,12 +355,12 @@ def supernet_figures(r: dict) -> list[Figure]:
     return out
 
 
-def finetuned_figures(winner: dict, judged: bool = True) -> list[Figure]:
-    """``apq finetune``'s winner against its architecture trained alone, and each other fine-tune of it;
-    ``judged``: mark issue 18's target (the default fine-tune), else report only (a variant)."""
+def finetuned_figures(winner: dict) -> list[Figure]:
+    """``apq finetune``'s winner (the run of the configured settings) against its architecture
+    trained alone (issue 18's target), and each other fine-tune of it against that run."""
     paired = winner.get("vs_standalone")
     detail = f"; {_paired(paired)}" if paired else ""
-    target = (">= trained alone", winner["acc"] >= winner["standalone_acc"]) if judged else ("", None)
+    target = (">= trained alone", winner["acc"] >= winner["standalone_acc"])
     out = [Figure(f"fine-tuned quantized winner ({winner.get('finetune_epochs', '?')} epochs, teacher "
                   f"{winner.get('teacher', '?')}) vs its architecture trained alone in fp32 for "
                   f"{winner.get('standalone_epochs', '?')} epochs ({winner['arch']})",
@@ -376,12 +376,6 @@ def finetuned_figures(winner: dict, judged: bool = True) -> list[Figure]:
         out.append(Figure("fine-tune teacher: largest network minus the winner's own fp32 sub-net, test top-1",
                           f"{accs['largest']['acc']:.2f} % vs {accs['subnet']['acc']:.2f} %; {_paired(teachers)}"))
     return out
-
-
-def finetune_variant_figures(r: dict) -> list[Figure]:
-    """A fine-tune other than the default (``bench/supernet.py --finetuned`` on a run fine-tuned with
-    other settings, written to its own file): its rows without the target mark."""
-    return finetuned_figures(r["finetuned_winner"], judged=False)
 
 
 def _paired(v: dict) -> str:
@@ -537,10 +531,6 @@ BENCHES = (
                            "4 or wider (`search.rerank_bit_floors=4`), against every baseline and against the default "
                            "joint search of the same seeds (paired, same statistics). Not the default: see "
                            "docs/decisions.md."),
-    Bench("supernet_finetune5", "Fine-tune, variant: 5 epochs", "bench-supernet", "bench/supernet.py",
-          finetune_variant_figures, "`apq finetune --epochs 5` (the `full` preset's length; the default is 2) "
-          "on a default fpga winner, against the same architecture trained alone. Not the default: see "
-          "docs/decisions.md."),
     Bench("sensitivity", "Sensitivity prior", "bench-sensitivity", "bench/sensitivity.py", sensitivity_figures,
           "A one-layer-at-a-time quantization scan of the supernet as prior knowledge of the quantization-aware "
           "predictors (the linear drop's start, one more ridge column), each against its twin without it, on the "
