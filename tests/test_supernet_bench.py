@@ -54,10 +54,12 @@ def test_finetuned_winner_pairs_the_configured_teacher_with_its_cached_standalon
 
 
 def test_finetuned_winner_chooses_the_run_of_the_configured_settings(fmnist, tmp_path, monkeypatch):
-    """The smoke preset fine-tunes with teacher largest, 1 epoch, lr 1e-4: that run, though given second."""
+    """The run of the smoke preset's teacher, epochs and learning rate, though given second."""
+    configured = bench.preset_config("smoke").finetune
+    assert (configured.teacher, configured.epochs) == ("largest", 1.0)
     genome = sample(fmnist, 1, np.random.default_rng(0))[0]
     runs = []
-    for name, lr, acc in (("fast", 1e-3, 92.0), ("default", 1e-4, 91.5)):
+    for name, lr, acc in (("fast", configured.lr * 10, 92.0), ("default", configured.lr, 91.5)):
         runs.append(_finetuned_run(tmp_path / name, genome, "largest", acc))
         report = json.loads((runs[-1] / "finetune.json").read_text())
         report.update(epochs=1.0, settings={"finetune": {"teacher": "largest", "epochs": 1.0, "lr": lr}})
@@ -69,8 +71,8 @@ def test_finetuned_winner_chooses_the_run_of_the_configured_settings(fmnist, tmp
               {"standalone_acc": 92.25, "seconds": 1.0})
     monkeypatch.setattr(bench, "finetuned_correct", lambda path, context, device: np.ones(8, bool))
     out = bench.finetuned_winner(fmnist, runs, args, cache, torch.device("cpu"))
-    assert out["variant"] == "teacher largest, 1 epoch, lr 0.0001" and out["acc"] == 91.5
-    assert out["variants"]["teacher largest, 1 epoch, lr 0.001"]["minus_chosen"]["diff"] == 0.0
+    assert out["variant"] == f"teacher largest, 1 epoch, lr {configured.lr:g}" and out["acc"] == 91.5
+    assert out["variants"][f"teacher largest, 1 epoch, lr {configured.lr * 10:g}"]["minus_chosen"]["diff"] == 0.0
     with pytest.raises(SystemExit, match="fine-tuned alike"):
         bench.finetuned_winner(fmnist, [runs[0], runs[0]], args, cache, torch.device("cpu"))
 
