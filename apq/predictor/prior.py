@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 SCAN_FORMAT = "apq-sensitivity-1"
 
 
-def scan_file(space_name: str):
+def scan_file(space_name: str) -> Path:
     """Where the predictor stage keeps the scan it last made for ``space_name``."""
     return predictor_dir(space_name) / "sensitivity.json"
 
@@ -58,7 +59,7 @@ def scan_prior(space: SearchSpace, preset: Preset, quant: QuantConfig, images: i
     return prior_weights(space, np.asarray(scanned["drop"], dtype=np.float64)), scanned
 
 
-def _kept_scan(path, key: str) -> dict | None:
+def _kept_scan(path: Path, key: str) -> dict | None:
     try:
         kept = json.loads(path.read_text())
     except (OSError, ValueError):
