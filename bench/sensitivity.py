@@ -17,7 +17,12 @@ Needs the root's supernet and both sample files (``make samples``).
    (``structured_linear``) and from the scan (``structured_prior``); the ridge without and with
    the scan's summed drop as one more column (``structured_ridge``, ``structured_ridge_prior``);
    the ensemble (transfer, structured linear, structured MLP, ridge) and the same with the two
-   prior variants in place of their twins (``ensemble_prior``). Each is scored by the stage's cross-validation on the pool (its folds and
+   prior variants in place of their twins (``ensemble_prior``). Two closed-form drops built on the
+   scan are compared with ``structured_prior`` (the stage's selected model) as alternatives to it:
+   ``drop_by_gene`` scales the scan's summed drop of each gene kind (pointwise / depthwise weights
+   and activations) by its own non-negative factor (five numbers fitted), and ``drop_toward_prior_<L>``
+   fits all bit weights by ridge regression shrunk toward the scan's two-parameter fit instead of
+   toward zero (penalty L), then clips them at zero as the stage's drop is. Each is scored by the stage's cross-validation on the pool (its folds and
    score) and on the held-out test rows (pairwise and cost-matched pairwise accuracy with 95 %
    bootstrap intervals), and each prior variant is compared paired with its twin. ``prior_only``
    is the scan's least-squares fit before any training, ``bits_ignored`` the reference every
@@ -40,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 
 from apq.io import write_json
 from apq.nn.runtime import torch_threads
@@ -58,6 +64,7 @@ from apq.quant.sensitivity import prior_weights
 from apq.report import bench_arguments
 from apq.space.encoding import Encoder
 from apq.space.registry import create_space
+from apq.space.space import BIT_GENES
 
 #: The stage's models fitted here (apq.predictor.quant_models.make_quant_model).
 STAGE_MODELS = ("bits_ignored", "transfer", "structured_mlp", "structured_linear", "structured_ridge")
@@ -65,6 +72,10 @@ STAGE_MODELS = ("bits_ignored", "transfer", "structured_mlp", "structured_linear
 TWINS = {"structured_prior": "structured_linear", "structured_ridge_prior": "structured_ridge",
          "ensemble_prior": "ensemble"}
 #: Members of each ensemble (a pessimistic mean, as apq.predictor.quant_models.make_ensemble's).
+#: Ridge penalties of the drop shrunk toward the scan's fit (``drop_toward_prior_<L>``).
+SHRINK_PENALTIES = (10.0, 100.0)
+#: Closed-form alternatives to the stage's selected model, each compared with it (paired).
+ALTERNATIVES = ("drop_by_gene", *(f"drop_toward_prior_{p:g}" for p in SHRINK_PENALTIES))
 ENSEMBLES = {"ensemble": ("transfer", "structured_linear", "structured_mlp", "structured_ridge"),
              "ensemble_prior": ("transfer", "structured_prior", "structured_mlp", "structured_ridge_prior")}
 
@@ -92,7 +103,39 @@ class Models:
         out = {name: self.make(name).fit(X, y).predict(X_eval) for name in singles}
         for name, members in ENSEMBLES.items():
             out[name] = pessimistic_mean(np.stack([out[m] for m in members]), self.config.ensemble_spread_penalty)
+        return {**out, **self.closed_form_drops(X, y, X_eval)}
+
+    def closed_form_drops(self, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray) -> dict[str, np.ndarray]:
+        """:data:`ALTERNATIVES` fitted on (X, y), predicting ``X_eval``: {name: (M,) percent}. Both
+        model the logit drop from the frozen fp32 predictor's accuracy to the measured one, as the
+        stage's structured drop does, over the bit part of the encoding."""
+        bits, bits_eval = X[:, self.fp32_dim:].astype(np.float64), X_eval[:, self.fp32_dim:].astype(np.float64)
+        base_eval = self._logit(self.fp32.predict(X_eval[:, : self.fp32_dim]))
+        drop = self._logit(self.fp32.predict(X[:, : self.fp32_dim])) - self._logit(y)
+        by_gene = np.split(np.arange(len(self.prior)), len(BIT_GENES))  # gene-major bit part (prior_weights)
+
+        def summed(rows: np.ndarray) -> np.ndarray:  # (N, 4 genes + 2): each gene's scan drop, bias +1 / -1
+            per_gene = np.stack([rows[:, cols] @ self.prior[cols] for cols in by_gene], axis=1)
+            return np.hstack([per_gene, np.ones((len(rows), 1)), -np.ones((len(rows), 1))])
+
+        out = {"drop_by_gene": self._accuracy(base_eval, summed(bits_eval) @ nnls(summed(bits), drop)[0])}
+        scale, bias = np.polyfit(bits @ self.prior, drop, 1)
+        residual = drop - scale * (bits @ self.prior)
+        centred = bits - bits.mean(axis=0)
+        for penalty in SHRINK_PENALTIES:
+            gram = centred.T @ centred + penalty * np.eye(bits.shape[1])
+            weights = np.maximum(scale * self.prior + np.linalg.solve(gram, centred.T @ (residual - residual.mean())), 0)
+            offset = float(np.mean(drop - bits @ weights))
+            out[f"drop_toward_prior_{penalty:g}"] = self._accuracy(base_eval, bits_eval @ weights + offset)
         return out
+
+    def _logit(self, accuracy: np.ndarray) -> np.ndarray:
+        """logit of accuracy (percent) between chance and 100 % (as the stage's structured drop)."""
+        share = np.clip((np.asarray(accuracy, dtype=np.float64) - self.floor) / (100.0 - self.floor), 1e-4, 1 - 1e-4)
+        return np.log(share) - np.log1p(-share)
+
+    def _accuracy(self, base_logit: np.ndarray, drop: np.ndarray) -> np.ndarray:
+        return self.floor + (100.0 - self.floor) / (1.0 + np.exp(drop - base_logit))
 
 
 def cross_validated(task, models: Models) -> dict:
@@ -111,15 +154,17 @@ def cross_validated(task, models: Models) -> dict:
 
 def held_out(task, models: Models) -> tuple[dict, dict]:
     """Every model fitted on the whole pool and measured on the test rows, the scan's start alone
-    (``prior_only``), and each prior variant minus its twin (paired). Returns ``(reports, differences)``."""
+    (``prior_only``), each prior variant minus its twin and each of :data:`ALTERNATIVES` minus
+    ``structured_prior`` (paired). Returns ``(reports, differences)``."""
     X_pool, y_pool = task.data.rows(task.pool)
     X_test = task.test_xy()[0]
     predictions = models.predictions(X_pool, y_pool, X_test)
     start = models.make("structured_prior")._initial_network(X_pool, y_pool)
     predictions["prior_only"] = predict_array(start, X_test, torch.device("cpu"))
     reports = {name: task.held_out.report(p) for name, p in predictions.items()}
+    pairs = [*TWINS.items(), *((name, "structured_prior") for name in ALTERNATIVES)]
     differences = {f"{variant}_minus_{twin}": task.held_out.difference(predictions[variant], predictions[twin])
-                   for variant, twin in TWINS.items()}
+                   for variant, twin in pairs}
     return reports, differences
 
 

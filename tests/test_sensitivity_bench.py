@@ -36,13 +36,16 @@ def test_bench_compares_the_prior_with_the_constant_start(fmnist, tmp_path, monk
     report = json.loads(out.read_text())
     singles = {"bits_ignored", "transfer", "structured_mlp", "structured_linear", "structured_ridge",
                "structured_prior", "structured_ridge_prior"}
-    assert set(report["cross_validation"]) == singles | {"ensemble", "ensemble_prior"}
+    alternatives = {"drop_by_gene", "drop_toward_prior_10", "drop_toward_prior_100"}
+    assert set(report["cross_validation"]) == singles | {"ensemble", "ensemble_prior"} | alternatives
     assert set(report["test"]) == set(report["cross_validation"]) | {"prior_only"}
     assert set(report["paired"]) == {"structured_prior_minus_structured_linear",
-                                     "structured_ridge_prior_minus_structured_ridge", "ensemble_prior_minus_ensemble"}
+                                     "structured_ridge_prior_minus_structured_ridge", "ensemble_prior_minus_ensemble",
+                                     *(f"{name}_minus_structured_prior" for name in alternatives)}
     assert report["n_test"] + report["n_pool"] == 300 and report["scan"]["base_acc"] == 90.0
     assert [p["n_train"] for p in report["budget_curve"]] == [10, 20, report["n_pool"]]  # smoke budgets, whole pool
     # The synthetic truth's probes know where 2 bits hurt: the prior starts and ends ahead.
     test = report["test"]
     assert test["prior_only"]["pairwise_acc"] > test["bits_ignored"]["pairwise_acc"]
     assert report["paired"]["structured_prior_minus_structured_linear"]["pairwise_acc"] > 0
+    assert all(test[name]["pairwise_acc"] > test["bits_ignored"]["pairwise_acc"] for name in alternatives)
