@@ -19,7 +19,8 @@ the verification seed is the search seed): run folders ``quality-<budget>-s<S>-k
 joint search) and ``--tag NAME`` keeps such runs apart (``...-k<K>-<NAME>``); a finished run made
 with other search settings than asked is refused, not reused. A rerun reuses every finished search
 and verification (and verification resumes per candidate), so the benchmark resumes per case and
-per seed. A seed's runs go largest k first, and a run verifies only the winners that no finished
+per seed. ``--no-before B ...`` runs those budgets at ``--compare-k`` only (no k = 1 runs and
+so no "before" figure: about half a case's time), e.g. to add a budget beside finished ones. A seed's runs go largest k first, and a run verifies only the winners that no finished
 run of its case and seed has verified (same genome and settings: the k = 1 winner is often one of
 the k = 4 candidates, and a variant of the joint search leaves the baselines as they were).
 
@@ -360,6 +361,8 @@ def main() -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting of every search (repeatable), e.g. search.rerank_bit_floors=4")
     parser.add_argument("--tag", default="", help="suffix of the run folders (needed with --set)")
+    parser.add_argument("--no-before", nargs="+", default=[], choices=list(BUDGETS), metavar="BUDGET",
+                        help="budgets run at --compare-k only (no k = 1 runs, no 'before' figure)")
     args = parser.parse_args()
     if args.settings and not args.tag:
         parser.error("--set needs --tag, so that the variant's runs stay apart from the default's")
@@ -367,16 +370,17 @@ def main() -> None:
     compare_k = args.compare_k or preset_config(args.preset).search.rerank_k
     ks = sorted(set(args.rerank_k or [1, compare_k]) | {compare_k})
     limits = {(t, b): budget_limit(t, b) for t in args.targets for b in args.budgets}
+    ks_of = {b: [compare_k] if b in args.no_before else ks for b in args.budgets}
     keys = [(t, b, s) for t, b in limits for s in args.seeds]
-    done = Parallel(n_jobs=args.jobs)(delayed(run_seed)(t, b, limits[t, b], s, ks, runs) for t, b, s in keys)
+    done = Parallel(n_jobs=args.jobs)(delayed(run_seed)(t, b, limits[t, b], s, ks_of[b], runs) for t, b, s in keys)
     units = {(t, b, s, k): unit for (t, b, s), per_k in zip(keys, done) for k, unit in per_k.items()}
-    cases = [{**summarise_case(t, b, limits[t, b], args.seeds, ks, compare_k,
-                               {(s, k): units[t, b, s, k] for s in args.seeds for k in ks}, args.tag),
+    cases = [{**summarise_case(t, b, limits[t, b], args.seeds, ks_of[b], compare_k,
+                               {(s, k): units[t, b, s, k] for s in args.seeds for k in ks_of[b]}, args.tag),
               "headroom": headroom(t, limits[t, b], args.preset)} for t, b in limits]
     write_json(args.out, {"space": SPACE, "preset": args.preset, "budgets": BUDGETS,
                           "budget_definition": f"percentile of uniform W8A8 latency over {BUDGET_SAMPLES} random valid "
                                                f"architectures (seed {BUDGET_SEED})",
-                          "seeds": args.seeds, "rerank_k": ks, "compare_k": compare_k,
+                          "seeds": args.seeds, "rerank_k": ks, "compare_k": compare_k, "no_before": args.no_before,
                           "settings": args.settings, "tag": args.tag,
                           "p_value": "exact two-sided McNemar on the discordant test images pooled over seeds",
                           "ci95": "two-level paired bootstrap: seeds with replacement, then test images within each",

@@ -305,6 +305,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.subnets < 6:
         parser.error("--subnets must be at least 6")
+    if args.keep_recipes and not Path(args.out).is_file():
+        parser.error(f"--keep-recipes takes the recipes from --out, and {args.out} does not exist")
     args.given = dict(item.split("=", 1) for item in args.supernet)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     space, device = create_space(args.space), pick_device()

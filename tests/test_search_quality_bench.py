@@ -61,6 +61,14 @@ def test_a_case_compares_with_every_baseline_and_the_best_uniform_level():
     assert not case["checks"]["reranked_joint_abs_error_within_1"]  # 95 on validation, about 90 on test
 
 
+def test_a_case_without_k1_runs_compares_at_k_and_has_no_before():
+    rng = np.random.default_rng(1)
+    units = {(s, 4): _unit(rng, 2000, 0.9, {"uniform_w4a4": 0.88}, val=91.0) for s in (0, 1, 2)}
+    case = bench.summarise_case("fpga", "mid", 3.2, [0, 1, 2], [4], 4, units)  # what --no-before mid runs
+    assert set(case["vs"]) == {"uniform_w4a4", "best_uniform"} and list(case["by_k"]) == ["4"]
+    assert case["winners_curse"]["joint"]["before"] is None and case["winners_curse"]["joint"]["after"] is not None
+
+
 def test_the_shortlist_curse_counts_every_measured_candidate_of_every_seed():
     def unit(joint, random):
         shortlist = lambda pairs: [{"predicted_acc": p, "val_acc": v} for p, v in pairs]
