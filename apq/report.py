@@ -525,6 +525,10 @@ BENCHES = (
                                   "random architectures), pooled over seeds: mean margin in points with a "
                                   "two-level paired bootstrap 95 % interval and an exact McNemar p-value on the "
                                   "pooled discordant test images."),
+    Bench("search_quality_loose", "Search quality, loose budget (fpga)", "bench-quality",
+          "bench/search_quality.py --targets fpga --budgets loose --no-before loose --rerank-k 4",
+          search_quality_figures, "The same benchmark at fpga's loose budget (90th percentile), k = 4 only; kept "
+                                  "apart because bitfusion's loose budget is not measured yet."),
     Bench("search_quality_floor4", "Search quality, variant: bit floor 4", "bench-quality",
           "bench/search_quality.py --budgets tight --rerank-k 4 --set search.rerank_bit_floors=4 --tag floor4",
           variant_figures, "The joint search sharing its budget and measurements with a GA whose bit widths stay at "
