@@ -19,10 +19,11 @@ the verification seed is the search seed): run folders ``quality-<budget>-s<S>-k
 joint search) and ``--tag NAME`` keeps such runs apart (``...-k<K>-<NAME>``); a finished run made
 with other search settings than asked is refused, not reused. A rerun reuses every finished search
 and verification (and verification resumes per candidate), so the benchmark resumes per case and
-per seed. ``--no-before B ...`` runs those budgets at ``--compare-k`` only (no k = 1 runs and
-so no "before" figure: about half a case's time), e.g. to add a budget beside finished ones. A seed's runs go largest k first, and a run verifies only the winners that no finished
-run of its case and seed has verified (same genome and settings: the k = 1 winner is often one of
-the k = 4 candidates, and a variant of the joint search leaves the baselines as they were).
+per seed. ``--no-before B ...`` runs those budgets at ``--compare-k`` only (no k = 1 runs, so
+no "before" figure), e.g. to add a budget beside finished ones. A seed's runs go largest k first,
+and a run verifies only the winners that no finished run of its case and seed has verified (same
+genome and settings: the k = 1 winner is often one of the k = 4 candidates, and a variant of the
+joint search leaves the baselines as they were).
 
 Per case, at ``--compare-k`` (default: the preset's ``search.rerank_k``), ``vs.<baseline>``
 compares the joint winner with each baseline winner on the same test images, pooled over seeds:

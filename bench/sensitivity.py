@@ -20,9 +20,10 @@ Needs the root's supernet and both sample files (``make samples``).
    prior variants in place of their twins (``ensemble_prior``). Two closed-form drops built on the
    scan are compared with ``structured_prior`` (the stage's selected model) as alternatives to it:
    ``drop_by_gene`` scales the scan's summed drop of each gene kind (pointwise / depthwise weights
-   and activations) by its own non-negative factor (five numbers fitted), and ``drop_toward_prior_<L>``
-   fits all bit weights by ridge regression shrunk toward the scan's two-parameter fit instead of
-   toward zero (penalty L), then clips them at zero as the stage's drop is. Each is scored by the stage's cross-validation on the pool (its folds and
+   and activations) by its own non-negative factor (five numbers fitted), and
+   ``drop_toward_prior_<L>`` fits all bit weights by ridge regression shrunk toward the scan's
+   two-parameter fit instead of toward zero (penalty L), then clips them at zero as the stage's
+   drop is. Each is scored by the stage's cross-validation on the pool (its folds and
    score) and on the held-out test rows (pairwise and cost-matched pairwise accuracy with 95 %
    bootstrap intervals), and each prior variant is compared paired with its twin. ``prior_only``
    is the scan's least-squares fit before any training, ``bits_ignored`` the reference every
@@ -71,11 +72,11 @@ STAGE_MODELS = ("bits_ignored", "transfer", "structured_mlp", "structured_linear
 #: Each prior variant and its twin, the stage's model it is compared with.
 TWINS = {"structured_prior": "structured_linear", "structured_ridge_prior": "structured_ridge",
          "ensemble_prior": "ensemble"}
-#: Members of each ensemble (a pessimistic mean, as apq.predictor.quant_models.make_ensemble's).
 #: Ridge penalties of the drop shrunk toward the scan's fit (``drop_toward_prior_<L>``).
 SHRINK_PENALTIES = (10.0, 100.0)
 #: Closed-form alternatives to the stage's selected model, each compared with it (paired).
 ALTERNATIVES = ("drop_by_gene", *(f"drop_toward_prior_{p:g}" for p in SHRINK_PENALTIES))
+#: Members of each ensemble (a pessimistic mean, as apq.predictor.quant_models.make_ensemble's).
 ENSEMBLES = {"ensemble": ("transfer", "structured_linear", "structured_mlp", "structured_ridge"),
              "ensemble_prior": ("transfer", "structured_prior", "structured_mlp", "structured_ridge_prior")}
 
