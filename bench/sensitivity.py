@@ -38,6 +38,7 @@ Writes ``results/bench/sensitivity.json``.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -55,9 +56,10 @@ from apq.predictor.config import PredictorConfig, get_predictor_config
 from apq.predictor.data import budget_rows
 from apq.predictor.estimator import MLPPredictor
 from apq.predictor.intervals import summarise
-from apq.predictor.network import pessimistic_mean
+from apq.predictor.network import StructuredQuantNet, pessimistic_mean
 from apq.predictor.prior import scan_prior
 from apq.predictor.quant_models import folds, make_quant_model, validation_score
+from apq.predictor.structured import prior_fit
 from apq.predictor.train import predict_array
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
@@ -107,36 +109,40 @@ class Models:
         return {**out, **self.closed_form_drops(X, y, X_eval)}
 
     def closed_form_drops(self, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray) -> dict[str, np.ndarray]:
-        """:data:`ALTERNATIVES` fitted on (X, y), predicting ``X_eval``: {name: (M,) percent}. Both
-        model the logit drop from the frozen fp32 predictor's accuracy to the measured one, as the
-        stage's structured drop does, over the bit part of the encoding."""
-        bits, bits_eval = X[:, self.fp32_dim:].astype(np.float64), X_eval[:, self.fp32_dim:].astype(np.float64)
-        base_eval = self._logit(self.fp32.predict(X_eval[:, : self.fp32_dim]))
-        drop = self._logit(self.fp32.predict(X[:, : self.fp32_dim])) - self._logit(y)
-        by_gene = np.split(np.arange(len(self.prior)), len(BIT_GENES))  # gene-major bit part (prior_weights)
+        """:data:`ALTERNATIVES` fitted on (X, y), predicting ``X_eval``: {name: (M,) percent}. Each is
+        the stage's network (:class:`StructuredQuantNet`, a frozen fp32 base minus a linear logit
+        drop of the bit part) with the drop's weights and bias fitted in closed form."""
+        net = StructuredQuantNet(copy.deepcopy(self.fp32.network_).cpu(), X.shape[1] - self.fp32_dim, "linear",
+                                 floor=self.floor)
+        with torch.no_grad():
+            base = net.base_logit(torch.as_tensor(self.fp32.predict(X[:, : self.fp32_dim]), dtype=torch.float32))
+            drop = (base - net.base_logit(torch.as_tensor(y, dtype=torch.float32))).double().numpy()
+        out = {}
+        for name, (weights, bias) in self.drop_fits(X[:, self.fp32_dim:].astype(np.float64), drop).items():
+            with torch.no_grad():
+                net.drop.weight.copy_(torch.as_tensor(weights, dtype=torch.float32)[None])
+                net.drop.bias.fill_(bias)
+            out[name] = predict_array(net, X_eval, torch.device("cpu"))
+        return out
 
-        def summed(rows: np.ndarray) -> np.ndarray:  # (N, 4 genes + 2): each gene's scan drop, bias +1 / -1
-            per_gene = np.stack([rows[:, cols] @ self.prior[cols] for cols in by_gene], axis=1)
-            return np.hstack([per_gene, np.ones((len(rows), 1)), -np.ones((len(rows), 1))])
-
-        out = {"drop_by_gene": self._accuracy(base_eval, summed(bits_eval) @ nnls(summed(bits), drop)[0])}
-        scale, bias = np.polyfit(bits @ self.prior, drop, 1)
+    def drop_fits(self, bits: np.ndarray, drop: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
+        """{name: (bit weights (bit_dim,), bias)} of each of :data:`ALTERNATIVES`, fitted to the logit
+        ``drop`` (N,) of rows whose encoding's bit part is ``bits`` (N, bit_dim)."""
+        genes = len(BIT_GENES)  # the bit part is gene-major (apq.quant.sensitivity.prior_weights)
+        per_gene = np.stack([part @ prior for part, prior in zip(np.split(bits, genes, axis=1),
+                                                                  np.split(self.prior, genes))], axis=1)
+        signed_bias = np.ones((len(bits), 1)) * [1.0, -1.0]  # nnls keeps coefficients >= 0; the bias is free
+        factors = nnls(np.hstack([per_gene, signed_bias]), drop)[0]
+        fits = {"drop_by_gene": (np.repeat(factors[:genes], len(self.prior) // genes) * self.prior,
+                                 float(factors[genes] - factors[genes + 1]))}
+        scale, _ = prior_fit(bits @ self.prior, drop)
         residual = drop - scale * (bits @ self.prior)
         centred = bits - bits.mean(axis=0)
         for penalty in SHRINK_PENALTIES:
             gram = centred.T @ centred + penalty * np.eye(bits.shape[1])
             weights = np.maximum(scale * self.prior + np.linalg.solve(gram, centred.T @ (residual - residual.mean())), 0)
-            offset = float(np.mean(drop - bits @ weights))
-            out[f"drop_toward_prior_{penalty:g}"] = self._accuracy(base_eval, bits_eval @ weights + offset)
-        return out
-
-    def _logit(self, accuracy: np.ndarray) -> np.ndarray:
-        """logit of accuracy (percent) between chance and 100 % (as the stage's structured drop)."""
-        share = np.clip((np.asarray(accuracy, dtype=np.float64) - self.floor) / (100.0 - self.floor), 1e-4, 1 - 1e-4)
-        return np.log(share) - np.log1p(-share)
-
-    def _accuracy(self, base_logit: np.ndarray, drop: np.ndarray) -> np.ndarray:
-        return self.floor + (100.0 - self.floor) / (1.0 + np.exp(drop - base_logit))
+            fits[f"drop_toward_prior_{penalty:g}"] = (weights, float(np.mean(drop - bits @ weights)))
+        return fits
 
 
 def cross_validated(task, models: Models) -> dict:
