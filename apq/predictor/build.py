@@ -216,7 +216,8 @@ def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp:
     if config.sensitivity_images:
         prior, scanned = scan_prior(space, preset, quant, config.sensitivity_images, data_dir, reuse=not rescan)
         log.info("sensitivity scan: widest bits %.2f %%, every probe in %.0f s", scanned["base_acc"], scanned["seconds"])
-    quant_reports, selection, saved = fit_quant(tasks["quant"], config, seed, fp32, fp32_dim, floor, prior)
+    quant_reports, selection, saved = fit_quant(tasks["quant"], config, seed, fp32, fp32_dim, floor, prior,
+                                                tuple(space.bit_choices))
     metrics = {"space": space.name, "encoding": Encoder(space).describe(), "fp32": fp32_report,
                "quant": quant_reports, "quant_selection": selection,
                "quant_budget_curve": budget_curve(tasks["quant"], config, seed, fp32, fp32_dim, floor),
@@ -240,19 +241,20 @@ def chance_accuracy(space: SearchSpace) -> float:
 
 
 def fit_quant(task: Task, config: PredictorConfig, seed: int, fp32: MLPPredictor, fp32_dim: int,
-              floor: float, prior: np.ndarray | None = None) -> tuple[dict, dict, MLPPredictor]:
+              floor: float, prior: np.ndarray | None = None,
+              widths: tuple[int, ...] = ()) -> tuple[dict, dict, MLPPredictor]:
     """Choose on the pool, fit every quantization-aware model (``prior``: the sensitivity prior or
-    None) on the whole pool with its label kind, measure each on the test rows. Returns ``(quant
+    None; ``widths``: the space's bit choices) on the whole pool with its label kind, measure each on the test rows. Returns ``(quant
     reports + selected, selection, selected model)``."""
     labels = label_kinds(task.data)
     X_pool, y_pool = task.data.rows(task.pool)
     selection = select(X_pool, y_pool, {k: v[task.pool] for k, v in labels.items()}, task.latency_ms[task.pool],
-                       config, fp32, fp32_dim, floor, seed, prior)
+                       config, fp32, fp32_dim, floor, seed, prior, widths)
     log.info("quant model selected on validation: %s", selection["selected"])
     fitted, reports = {}, {}
     for name in ["bits_ignored", *(n for n in config.quant_models if n != "ensemble")]:
         kind = selection["labels"].get(name, ACCURACY)
-        fitted[name] = make_quant_model(name, config, fp32, fp32_dim, floor, seed, prior)
+        fitted[name] = make_quant_model(name, config, fp32, fp32_dim, floor, seed, prior, widths)
         reports[name] = {**fit_and_test(fitted[name], task, task.pool, labels[kind]), "label": kind}
     ensemble = make_ensemble(fitted, config.ensemble_spread_penalty) if "ensemble" in config.quant_models else None
     if ensemble is not None:

@@ -17,6 +17,7 @@ A checkpoint made for another space or encoding width is refused with one line n
 """
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -111,10 +112,12 @@ def predictor_from_payload(payload: dict, device: str | None = None) -> MLPPredi
     """Rebuild the fitted estimator a checkpoint dict describes."""
     net = build_network(payload["network"])
     net.load_state_dict(payload["state_dict"])
-    params = {**payload["estimator"], "device": device}
-    if payload["kind"] == "fp32":
-        return MLPPredictor(**params).set_network(net, payload["y_mean"])
-    return QUANT_ESTIMATORS[payload["network"].get("type", "mlp")](**params).set_network(net, payload["y_mean"])
+    estimator = MLPPredictor if payload["kind"] == "fp32" else QUANT_ESTIMATORS[payload["network"].get("type", "mlp")]
+    # A model fitted by a subclass (GeneDropPredictor) loads as the estimator of its network; its
+    # fit-only settings have no place there and prediction does not need them.
+    accepted = inspect.signature(estimator.__init__).parameters
+    params = {k: v for k, v in payload["estimator"].items() if k in accepted}
+    return estimator(**{**params, "device": device}).set_network(net, payload["y_mean"])
 
 
 def load_predictor(space: SearchSpace | str, kind: str, path: str | Path | None = None,

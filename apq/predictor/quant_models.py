@@ -7,6 +7,8 @@ Models (``PredictorConfig.quant_models``; each fitted on the quantized training 
     structured_linear   fp32 predictor minus a learned logit drop, linear in the bit one-hots
                         (started from the sensitivity prior when there is one)
     structured_mlp      the same with a one-hidden-layer drop over the whole encoding
+    structured_gene     the linear drop fitted in closed form from 16 numbers: a factor per bit
+                        gene kind on the sensitivity prior and a drop per gene kind and narrower width
     structured_ridge    a fitted multiple of the fp32 predictor plus a ridge regression over the
                         whole encoding (closed form; the prior's summed drop is one more column)
     ensemble            the mean of transfer and the structured models (those present), minus
@@ -28,8 +30,8 @@ from apq.predictor.config import PredictorConfig
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.intervals import HeldOut
 from apq.predictor.network import pessimistic_mean
-from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, RidgeQuantPredictor,
-                                     StructuredQuantPredictor)
+from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, GeneDropPredictor,
+                                     RidgeQuantPredictor, StructuredQuantPredictor)
 
 #: The label every dataset has, and the one every reported figure is measured against.
 ACCURACY = "accuracy"
@@ -43,9 +45,10 @@ NOT_SELECTABLE = ("scratch", "bits_ignored", "structured_ridge")
 
 
 def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float,
-                     seed: int, prior: np.ndarray | None = None) -> MLPPredictor:
+                     seed: int, prior: np.ndarray | None = None, widths: tuple[int, ...] = ()) -> MLPPredictor:
     """An unfitted quantization-aware model by name (the ensemble is made by :func:`make_ensemble`);
-    ``prior``: the sensitivity prior over the bit part (:mod:`apq.predictor.prior`), or None."""
+    ``prior``: the sensitivity prior over the bit part (:mod:`apq.predictor.prior`), or None;
+    ``widths``: the space's bit choices (``SearchSpace.bit_choices``; structured_gene needs them)."""
     if name == "bits_ignored":
         return BitsIgnoredPredictor(fp32_dim, fp32)
     if name in ("transfer", "scratch"):
@@ -54,6 +57,8 @@ def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp3
                                  seed=seed, **config.mlp_params(transfer=source is not None))
     if name == "structured_ridge":
         return RidgeQuantPredictor(fp32_dim, fp32, prior=prior)
+    if name == "structured_gene":
+        return GeneDropPredictor(fp32_dim, fp32, widths, floor, prior=prior)
     if name in ("structured_linear", "structured_mlp"):
         drop = name.removeprefix("structured_")
         return StructuredQuantPredictor(fp32_dim, fp32, drop=drop, floor=floor, seed=seed,
@@ -107,11 +112,11 @@ def validation_score(y: np.ndarray, latency_ms: np.ndarray, y_pred: np.ndarray, 
 
 def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_ms: np.ndarray,
            config: PredictorConfig, fp32: MLPPredictor, fp32_dim: int, floor: float, seed: int,
-           prior: np.ndarray | None = None) -> dict:
+           prior: np.ndarray | None = None, widths: tuple[int, ...] = ()) -> dict:
     """Cross-validated choice of each model's label kind and of the search's model, on the pool only.
 
     ``X`` (N, dim), ``y`` (N,) accuracy, ``labels`` {kind: (N,)}, ``latency_ms`` (N,): the pool rows.
-    ``prior``: as :func:`make_quant_model`'s. Returns ``{"folds", "scores": {model: {kind:
+    ``prior``, ``widths``: as :func:`make_quant_model`'s. Returns ``{"folds", "scores": {model: {kind:
     {pairwise_acc, pairwise_acc_cost_matched, score}}}, "labels": {model: best kind}, "selected": best model}``. Scratch is not fitted here (never
     selected; it is fitted on accuracy), bits_ignored is scored for comparison, structured_ridge
     for its label kind as an ensemble member.
@@ -123,7 +128,7 @@ def select(X: np.ndarray, y: np.ndarray, labels: dict[str, np.ndarray], latency_
         fit_rows = np.setdiff1d(np.arange(len(y)), part)
         for name in ["bits_ignored", *names]:
             for kind, label in (labels if name != "bits_ignored" else {ACCURACY: y}).items():
-                model = make_quant_model(name, config, fp32, fp32_dim, floor, seed, prior)
+                model = make_quant_model(name, config, fp32, fp32_dim, floor, seed, prior, widths)
                 fit_model(model, X[fit_rows], y[fit_rows], label[fit_rows])
                 predictions.setdefault((name, kind), []).append(model.predict(X[part]))
 

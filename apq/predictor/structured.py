@@ -4,6 +4,9 @@
   of the architecture minus a learned drop of the bit policy, in logit space between chance and
   100 % (:class:`apq.predictor.network.StructuredQuantNet`). Its few weights learn from few
   quantized samples what the transferred MLP must find among 400 x 400 shared ones.
+- :class:`GeneDropPredictor`: the same network, its linear drop fitted in closed form from few
+  numbers (one non-negative factor per bit gene kind on the sensitivity scan's drop, and one
+  non-negative drop per gene kind and narrower width), so a search has few errors to exploit.
 - :class:`RidgeQuantPredictor`: quantized accuracy = a fitted multiple of the fp32 predictor's
   accuracy plus a ridge regression over the whole encoding (closed form, its penalty chosen by
   leave-one-out cross-validation on the training rows): few samples fit it without early stopping.
@@ -22,10 +25,12 @@ import copy
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 
 from apq.predictor.estimator import MLPPredictor, NotFittedError
 from apq.predictor.baselines import make_baseline
 from apq.predictor.network import LinearOnBaseNet, MeanEnsembleNet, StructuredQuantNet
+from apq.space.space import BIT_GENES
 
 
 class StructuredQuantPredictor(MLPPredictor):
@@ -84,6 +89,61 @@ def prior_fit(prior_drop: np.ndarray, logit_drop: np.ndarray) -> tuple[float, fl
         return 0.0, float(np.mean(logit_drop))
     scale, bias = np.polyfit(prior_drop, logit_drop, 1)
     return float(scale), float(bias)
+
+
+class GeneDropPredictor(StructuredQuantPredictor):
+    """:class:`StructuredQuantPredictor`'s network (fp32 predictor ``base`` minus a linear logit drop
+    of the bit part), with the drop's weights fitted in closed form from few numbers instead of
+    one per encoding column: for each bit gene kind g (:data:`BIT_GENES`) a factor ``a_g`` on the
+    ``prior``'s summed drop of g's layers (when there is a prior), and for each g and each width
+    ``w`` below the widest a drop ``c_gw`` per layer at that width; all >= 0 (non-negative least
+    squares on the training rows' logit drops), plus a free bias. So bit weight (g, block, w) =
+    ``a_g * prior[g, block, w] + c_gw``: 4 + 4 x (widths - 1) numbers (16 with bits {2, 4, 6, 8})
+    where the linear drop fits 4 x blocks x widths (160).
+
+    ``widths``: the space's bit choices in encoding order (``SearchSpace.bit_choices``). Saved
+    and loaded as a :class:`StructuredQuantPredictor` (same network; the fit needs nothing more).
+    """
+
+    def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, widths: tuple[int, ...] = (),
+                 floor: float = 10.0, device: str | None = None, prior: np.ndarray | None = None):
+        super().__init__(fp32_dim, base, drop="linear", floor=floor, device=device, prior=prior)
+        self.widths = tuple(int(w) for w in widths)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, X_val=None, y_val=None) -> "GeneDropPredictor":
+        """Closed-form fit on all of (X (N, dim), y (N,) percent); ``X_val`` is not used."""
+        if self.base is None:
+            raise NotFittedError("GeneDropPredictor needs a fitted fp32 predictor as base")
+        X = np.asarray(X, dtype=np.float32)
+        net = StructuredQuantNet(copy.deepcopy(self.base.network_).cpu(), X.shape[1] - self.fp32_dim, "linear",
+                                 floor=self.floor)
+        with torch.no_grad():
+            base_logit = net.base_logit(torch.as_tensor(self.base.predict(X[:, : self.fp32_dim]), dtype=torch.float32))
+            logit_drop = (base_logit - net.base_logit(torch.as_tensor(y, dtype=torch.float32))).double().numpy()
+        basis = self.drop_basis(X.shape[1] - self.fp32_dim)
+        design = X[:, self.fp32_dim:].astype(np.float64) @ basis.T
+        signed_bias = np.ones((len(X), 1)) * [1.0, -1.0]  # nnls keeps every coefficient >= 0; the bias is free
+        coef = nnls(np.hstack([design, signed_bias]), logit_drop)[0]
+        with torch.no_grad():
+            net.drop.weight.copy_(torch.as_tensor(coef[:-2] @ basis, dtype=torch.float32)[None])
+            net.drop.bias.fill_(float(coef[-2] - coef[-1]))
+        self.coef_ = coef[:-2]
+        return self.set_network(net, float(np.mean(y)))
+
+    def drop_basis(self, bit_dim: int) -> np.ndarray:
+        """The fitted numbers' patterns over the bit part, float64 (P, bit_dim): the prior's drop of
+        each gene kind (with a prior), then an indicator of each (gene kind, narrower width)."""
+        genes, n_widths = len(BIT_GENES), len(self.widths)
+        if n_widths < 2 or bit_dim % (genes * n_widths):
+            raise ValueError(f"widths {self.widths} do not lay out a bit part of width {bit_dim}")
+        gene_of, width_of = np.divmod(np.arange(bit_dim), bit_dim // genes)[0], np.arange(bit_dim) % n_widths
+        rows = []
+        if self.prior is not None:
+            prior = np.asarray(self.prior, dtype=np.float64)
+            rows += [np.where(gene_of == g, prior, 0.0) for g in range(genes)]
+        narrower = [w for w in range(n_widths) if self.widths[w] != max(self.widths)]
+        rows += [((gene_of == g) & (width_of == w)).astype(np.float64) for g in range(genes) for w in narrower]
+        return np.stack(rows)
 
 
 class RidgeQuantPredictor(MLPPredictor):

@@ -9,8 +9,8 @@ from apq.predictor.intervals import HeldOut
 from apq.predictor.load import load_quant_predictor, save_predictor
 from apq.predictor.network import StructuredQuantNet
 from apq.predictor.quant_models import on_accuracy_scale
-from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, RidgeQuantPredictor,
-                                     StructuredQuantPredictor)
+from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, GeneDropPredictor,
+                                     RidgeQuantPredictor, StructuredQuantPredictor)
 from apq.predictor.synthetic import quant_drop, synthetic_rows
 from apq.quant.sensitivity import largest_genome, prior_weights, probe_genomes
 from apq.predictor.train import predict_array
@@ -139,7 +139,7 @@ def test_saturates_at_chance():
     assert torch.all(out >= 10.0) and torch.all(out < 10.01)
 
 
-def test_structured_and_ensemble_beat_ignoring_the_bits(fitted):
+def test_structured_and_ensemble_beat_ignoring_the_bits(fitted, space2):
     """Fails if the drop does not learn the bits: on these samples 2-bit layers cost tens of points."""
     fp32, dim, quant = fitted
     train, test = np.arange(240), np.arange(240, 400)
@@ -149,12 +149,35 @@ def test_structured_and_ensemble_beat_ignoring_the_bits(fitted):
     reference = held.report(ignored.predict(X[test]))
     models = [StructuredQuantPredictor(dim, fp32, drop=d, **DROP).fit(X[train], y[train]) for d in ("linear", "mlp")]
     models.append(RidgeQuantPredictor(dim, fp32).fit(X[train], y[train]))
+    models.append(GeneDropPredictor(dim, fp32, tuple(space2.bit_choices)).fit(X[train], y[train]))
     ensemble = EnsemblePredictor(tuple(models)).fit()
     for model in (*models, ensemble):
         report = held.report(model.predict(X[test]))
         assert report["pairwise_acc"] >= reference["pairwise_acc"] + 0.15
         assert held.difference(model.predict(X[test]), ignored.predict(X[test]))["pairwise_acc_ci"][0] > 0.05
         assert report["rmse"] < 0.8 * reference["rmse"]
+
+
+def test_gene_drop_fits_a_factor_per_gene_on_the_prior_and_a_drop_per_gene_and_narrower_width(fitted, space2):
+    """Its bit weights are a_g * prior + c_gw with every number >= 0, the widest width costs only
+    through the prior, and it saves and loads as the structured linear predictor it computes."""
+    fp32, dim, quant = fitted
+    widths = tuple(space2.bit_choices)
+    prior = np.random.default_rng(0).uniform(0, 0.1, quant.encodings.shape[1] - dim)
+    model = GeneDropPredictor(dim, fp32, widths, prior=prior).fit(quant.encodings, quant.accuracy)
+    n_widths, genes = len(widths), 4
+    assert model.coef_.shape == (genes + genes * (n_widths - 1),) and np.all(model.coef_ >= 0)
+    weights = model.network_.drop.weight.detach().numpy()[0].reshape(genes, space2.n_blocks, n_widths)
+    counts = model.coef_[genes:].reshape(genes, n_widths - 1)
+    widest = int(np.argmax(widths))
+    expected = model.coef_[:genes, None, None] * prior.reshape(weights.shape)
+    expected[:, :, [w for w in range(n_widths) if w != widest]] += counts[:, None, :]
+    assert np.allclose(weights, expected, atol=1e-6)
+    plain = GeneDropPredictor(dim, fp32, widths).fit(quant.encodings, quant.accuracy)
+    assert plain.coef_.shape == (genes * (n_widths - 1),)
+    assert not np.any(plain.network_.drop.weight.detach().numpy()[0].reshape(weights.shape)[:, :, widest])
+    with pytest.raises(ValueError, match="widths"):
+        GeneDropPredictor(dim, fp32, (4, 8, 16)).fit(quant.encodings, quant.accuracy)
 
 
 def test_bits_ignored_ranks_as_the_fp32_predictor(fitted):
@@ -170,12 +193,15 @@ def test_structured_and_ensemble_round_trip_weights_only(fitted, space2, tmp_pat
     members = tuple(StructuredQuantPredictor(dim, fp32, drop=d, prior=p, **{**DROP, "max_epochs": 3}).fit(
         quant.encodings, quant.accuracy) for d, p in (("linear", prior), ("mlp", None)))
     members += (RidgeQuantPredictor(dim, fp32, prior=prior).fit(quant.encodings, quant.accuracy),)
-    for model in (*members, EnsemblePredictor(members).fit()):
+    gene = GeneDropPredictor(dim, fp32, tuple(space2.bit_choices), prior=prior).fit(quant.encodings, quant.accuracy)
+    for model in (*members, EnsemblePredictor(members).fit(), gene):
         path = save_predictor(model, tmp_path / "quant.pt", "quant", space2)
         payload = torch.load(path, weights_only=True)
         assert not {"base", "members", "prior"} & set(payload["estimator"])
         loaded = load_quant_predictor(space2, path)
-        assert type(loaded) is type(model) and loaded.encoding_dim == Encoder(space2).dim
+        # the gene drop is a structured linear network fitted another way, and loads as one
+        assert type(loaded) is (StructuredQuantPredictor if model is gene else type(model))
+        assert loaded.encoding_dim == Encoder(space2).dim
         assert np.array_equal(loaded.predict(quant.encodings), model.predict(quant.encodings))
 
 
