@@ -251,10 +251,13 @@ def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, 
 
 
 def variant(report: dict) -> str:
-    """A fine-tune run's settings in a few words: teacher, epochs and (where recorded) peak learning rate."""
-    lr, epochs = report.get("settings", {}).get("finetune", {}).get("lr"), report["epochs"]
+    """A fine-tune run's settings in a few words: teacher, epochs and (where recorded) peak learning
+    rate, and BN statistics where they were updated (``quant.freeze_bn`` false)."""
+    settings = report.get("settings", {})
+    lr, epochs = settings.get("finetune", {}).get("lr"), report["epochs"]
     return f"teacher {report['teacher']}, {epochs:g} epoch{'' if epochs == 1 else 's'}" + \
-        ("" if lr is None else f", lr {lr:g}")
+        ("" if lr is None else f", lr {lr:g}") + \
+        (", BN statistics updated" if settings.get("quant", {}).get("freeze_bn") is False else "")
 
 
 def chosen_run(reports: list[tuple[Path, dict]], configured) -> tuple[Path, dict]:

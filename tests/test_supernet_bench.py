@@ -99,3 +99,12 @@ def test_standalone_key_holds_only_what_standalone_training_reads(fmnist, tmp_pa
 
     assert key("progressive") == key("sandwich") == key("progressive", "supernet.epochs_full=9")
     assert key("progressive") != key("progressive", "supernet.lr_full=0.2")
+
+
+def test_a_variant_names_its_learning_rate_and_updated_bn_statistics():
+    report = {"teacher": "largest", "epochs": 2.0,
+              "settings": {"finetune": {"lr": 0.003}, "quant": {"freeze_bn": False}}}
+    assert bench.variant(report) == "teacher largest, 2 epochs, lr 0.003, BN statistics updated"
+    report["settings"]["quant"]["freeze_bn"] = True
+    assert bench.variant(report) == "teacher largest, 2 epochs, lr 0.003"
+    assert bench.variant({"teacher": "subnet", "epochs": 1.0}) == "teacher subnet, 1 epoch"
