@@ -529,6 +529,11 @@ BENCHES = (
           "bench/search_quality.py --targets fpga --budgets loose --no-before loose --rerank-k 4",
           search_quality_figures, "The same benchmark at fpga's loose budget (90th percentile), k = 4 only; kept "
                                   "apart because bitfusion's loose budget is not measured yet."),
+    Bench("search_quality_k8", "Search quality against k (fpga tight)", "bench-quality",
+          "bench/search_quality.py --targets fpga --budgets tight --rerank-k 1 4 8 --compare-k 8",
+          search_quality_figures, "The same benchmark at fpga's tight budget with every method re-ranked on 8 "
+                                  "measured candidates (k 1 and 4 are the runs of the section above): what a larger "
+                                  "k buys, with the same statistics."),
     Bench("search_quality_floor4", "Search quality, variant: bit floor 4", "bench-quality",
           "bench/search_quality.py --budgets tight --rerank-k 4 --set search.rerank_bit_floors=4 --tag floor4",
           variant_figures, "The joint search sharing its budget and measurements with a GA whose bit widths stay at "
