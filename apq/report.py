@@ -439,7 +439,8 @@ def search_quality_figures(r: dict) -> list[Figure]:
 def variant_figures(r: dict) -> list[Figure]:
     """A variant of the joint search (``--set``/``--tag`` of the quality bench): its settings, then
     the quality figures without target marks (the targets are the default search's)."""
-    head = Figure("variant settings (every search of the variant)", ", ".join(r["settings"]) or "none")
+    head = Figure("variant settings (every search of the variant)",
+                  "; ".join([*r["settings"], *filter(None, [r.get("variant_note")])]) or "none")
     return [head] + [Figure(f.measure.replace("joint minus joint untagged", "variant minus the default joint search")
                             .replace(": joint ", ": variant's joint "), f.value) for f in search_quality_figures(r)]
 

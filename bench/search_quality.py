@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/search_quality.py [--preset default] [--targets fpga bitfusion]
         [--budgets tight mid loose] [--seeds 0 1 2] [--rerank-k 1 4] [--jobs 1] [--threads 1]
-        [--set section.field=value ...] [--tag NAME]
+        [--set section.field=value ...] [--tag NAME] [--variant-note TEXT]
 
 Needs the upstream artifacts of the preset (``make predictor``: supernet, samples, predictors).
 
@@ -16,7 +16,9 @@ Each case (target, budget) runs, for every seed S and every k of ``--rerank-k``,
 --baselines --seed S --set search.rerank_k=K`` and ``apq verify`` (its fine-tune and test split;
 the verification seed is the search seed): run folders ``quality-<budget>-s<S>-k<K>`` under
 ``results/<space>/<target>/``. ``--set`` passes settings to every search (e.g. a variant of the
-joint search) and ``--tag NAME`` keeps such runs apart (``...-k<K>-<NAME>``); a finished run made
+joint search) and ``--tag NAME`` keeps such runs apart (``...-k<K>-<NAME>``; a variant made
+upstream, e.g. another predictor in another project root beside copies of the default's runs, is
+tagged alone and described by ``--variant-note``); a finished run made
 with other search settings than asked is refused, not reused. A rerun reuses every finished search
 and verification (and verification resumes per candidate), so the benchmark resumes per case and
 per seed. ``--no-before B ...`` runs those budgets at ``--compare-k`` only (no k = 1 runs, so
@@ -362,6 +364,9 @@ def main() -> None:
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting of every search (repeatable), e.g. search.rerank_bit_floors=4")
     parser.add_argument("--tag", default="", help="suffix of the run folders (needed with --set)")
+    parser.add_argument("--variant-note", default="",
+                        help="what a tagged variant changes outside the search settings (e.g. the predictor it "
+                             "was run with), for the results page")
     parser.add_argument("--no-before", nargs="+", default=[], choices=list(BUDGETS), metavar="BUDGET",
                         help="budgets run at --compare-k only (no k = 1 runs, no 'before' figure)")
     args = parser.parse_args()
@@ -382,7 +387,7 @@ def main() -> None:
                           "budget_definition": f"percentile of uniform W8A8 latency over {BUDGET_SAMPLES} random valid "
                                                f"architectures (seed {BUDGET_SEED})",
                           "seeds": args.seeds, "rerank_k": ks, "compare_k": compare_k, "no_before": args.no_before,
-                          "settings": args.settings, "tag": args.tag,
+                          "settings": args.settings, "tag": args.tag, "variant_note": args.variant_note,
                           "p_value": "exact two-sided McNemar on the discordant test images pooled over seeds",
                           "ci95": "two-level paired bootstrap: seeds with replacement, then test images within each",
                           "best_uniform": "per case, the uniform level with the highest mean test accuracy over the seeds",
