@@ -244,8 +244,8 @@ def fit_quant(task: Task, config: PredictorConfig, seed: int, fp32: MLPPredictor
               floor: float, prior: np.ndarray | None = None,
               widths: tuple[int, ...] = ()) -> tuple[dict, dict, MLPPredictor]:
     """Choose on the pool, fit every quantization-aware model (``prior``: the sensitivity prior or
-    None; ``widths``: the space's bit choices) on the whole pool with its label kind, measure each on the test rows. Returns ``(quant
-    reports + selected, selection, selected model)``."""
+    None; ``widths``: the space's bit choices) on the whole pool with its label kind, measure each
+    on the test rows. Returns ``(quant reports + selected, selection, selected model)``."""
     labels = label_kinds(task.data)
     X_pool, y_pool = task.data.rows(task.pool)
     selection = select(X_pool, y_pool, {k: v[task.pool] for k, v in labels.items()}, task.latency_ms[task.pool],

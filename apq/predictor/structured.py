@@ -136,7 +136,8 @@ class GeneDropPredictor(StructuredQuantPredictor):
         genes, n_widths = len(BIT_GENES), len(self.widths)
         if n_widths < 2 or bit_dim % (genes * n_widths):
             raise ValueError(f"widths {self.widths} do not lay out a bit part of width {bit_dim}")
-        gene_of, width_of = np.divmod(np.arange(bit_dim), bit_dim // genes)[0], np.arange(bit_dim) % n_widths
+        columns = np.arange(bit_dim)  # gene-major, then block, then width (apq.space.encoding)
+        gene_of, width_of = columns // (bit_dim // genes), columns % n_widths
         rows = []
         if self.prior is not None:
             prior = np.asarray(self.prior, dtype=np.float64)
