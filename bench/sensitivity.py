@@ -47,7 +47,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
 from apq.io import write_json
 from apq.nn.runtime import torch_threads
@@ -59,7 +58,7 @@ from apq.predictor.intervals import summarise
 from apq.predictor.network import StructuredQuantNet, pessimistic_mean
 from apq.predictor.prior import scan_prior
 from apq.predictor.quant_models import folds, make_quant_model, validation_score
-from apq.predictor.structured import prior_fit
+from apq.predictor.structured import nonnegative_fit, prior_fit
 from apq.predictor.train import predict_array
 from apq.presets import get_preset
 from apq.quant.config import get_quant_config
@@ -131,10 +130,8 @@ class Models:
         genes = len(BIT_GENES)  # the bit part is gene-major (apq.quant.sensitivity.prior_weights)
         per_gene = np.stack([part @ prior for part, prior in zip(np.split(bits, genes, axis=1),
                                                                   np.split(self.prior, genes))], axis=1)
-        signed_bias = np.ones((len(bits), 1)) * [1.0, -1.0]  # nnls keeps coefficients >= 0; the bias is free
-        factors = nnls(np.hstack([per_gene, signed_bias]), drop)[0]
-        fits = {"drop_by_gene": (np.repeat(factors[:genes], len(self.prior) // genes) * self.prior,
-                                 float(factors[genes] - factors[genes + 1]))}
+        factors, bias = nonnegative_fit(per_gene, drop)
+        fits = {"drop_by_gene": (np.repeat(factors, len(self.prior) // genes) * self.prior, bias)}
         scale, _ = prior_fit(bits @ self.prior, drop)
         residual = drop - scale * (bits @ self.prior)
         centred = bits - bits.mean(axis=0)

@@ -91,6 +91,14 @@ def prior_fit(prior_drop: np.ndarray, logit_drop: np.ndarray) -> tuple[float, fl
     return float(scale), float(bias)
 
 
+def nonnegative_fit(design: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least squares ``target ~ design @ coef + bias`` over (N,) rows with every coef >= 0 and a free
+    bias (non-negative least squares on the design plus a +1 and a -1 column). Returns ``(coef (P,), bias)``."""
+    signed_bias = np.ones((len(design), 1)) * [1.0, -1.0]
+    coef = nnls(np.hstack([np.asarray(design, dtype=np.float64), signed_bias]), np.asarray(target, dtype=np.float64))[0]
+    return coef[:-2], float(coef[-2] - coef[-1])
+
+
 class GeneDropPredictor(StructuredQuantPredictor):
     """:class:`StructuredQuantPredictor`'s network (fp32 predictor ``base`` minus a linear logit drop
     of the bit part), with the drop's weights fitted in closed form from few numbers instead of
@@ -122,12 +130,10 @@ class GeneDropPredictor(StructuredQuantPredictor):
             logit_drop = (base_logit - net.base_logit(torch.as_tensor(y, dtype=torch.float32))).double().numpy()
         basis = self.drop_basis(X.shape[1] - self.fp32_dim)
         design = X[:, self.fp32_dim:].astype(np.float64) @ basis.T
-        signed_bias = np.ones((len(X), 1)) * [1.0, -1.0]  # nnls keeps every coefficient >= 0; the bias is free
-        coef = nnls(np.hstack([design, signed_bias]), logit_drop)[0]
+        self.coef_, bias = nonnegative_fit(design, logit_drop)
         with torch.no_grad():
-            net.drop.weight.copy_(torch.as_tensor(coef[:-2] @ basis, dtype=torch.float32)[None])
-            net.drop.bias.fill_(float(coef[-2] - coef[-1]))
-        self.coef_ = coef[:-2]
+            net.drop.weight.copy_(torch.as_tensor(self.coef_ @ basis, dtype=torch.float32)[None])
+            net.drop.bias.fill_(bias)
         return self.set_network(net, float(np.mean(y)))
 
     def drop_basis(self, bit_dim: int) -> np.ndarray:
