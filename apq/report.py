@@ -192,10 +192,30 @@ def search_figures(r: dict) -> list[Figure]:
                                                                 "(the structure of APQ's finder)")):
             if key in c:
                 out.append(Figure(f"{what}, {case}", f"{_rate(c[key]['median'])}/s"))
+    out += before_figures(r)
     if "load_average_before" in r:
         out.append(Figure("host load average (1, 5, 15 min) before / after the benchmark",
                           f"{_load(r['load_average_before'])} / {_load(r['load_average_after'])} "
                           f"on {r.get('cpu_count', '?')} CPUs"))
+    return out
+
+
+def before_figures(r: dict) -> list[Figure]:
+    """The GA's throughput against the same benchmark at another commit, run just before on the same host."""
+    before = r.get("before")
+    if not before:
+        return []
+    rec = before.get("recorded") or {}
+    out = []
+    for c in r["cases"]:
+        case = f"{c['space']}/{c['target']}"
+        then = before["candidates_per_s"].get(case)
+        if then:
+            now = c["candidates_per_s"]["median"]
+            out.append(Figure(f"GA candidates per second, {case}: this commit / commit `{rec.get('commit', '?')}` "
+                              f"(same host, run just before; median of {then['runs']}, min-max {_rate(then['min'])}-"
+                              f"{_rate(then['max'])}/s)", f"{_rate(now)}/s / {_rate(then['median'])}/s = "
+                              f"{now / then['median']:.2f}x"))
     return out
 
 

@@ -15,12 +15,16 @@ operators: mutation, validity, cost, encoding, no predictor), which mirrors the 
 APQ's own finder. Cases: ``imagenet-apq`` / ``bitfusion`` with an APQ-shaped predictor with random
 weights (520 fp32 + 252 bit inputs -> 400 x 3 -> 1), and ``fmnist`` / ``fpga`` with the trained
 predictor when ``predictors/fmnist/quant.pt`` exists, else an untrained network of the same shape.
+``--before JSON`` keeps another commit's run of this benchmark (made just before, on this host) beside
+this one's GA figures, so that a change's effect on throughput is read side by side.
 """
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -156,9 +160,18 @@ def bench_case(space_name: str, target_name: str, generations: int, repeats: int
             "unbatched_path_per_s_no_predictor": rates(unbatched_path(problem, variation, config, 3000), repeats)}
 
 
+def before_figures(before: dict) -> dict:
+    """Another run's GA throughput, to set beside this one's: its stamp (commit, date) and, per case
+    ``space/target``, the median, min and max candidates per second."""
+    return {"recorded": before.get("recorded"),
+            "candidates_per_s": {f"{c['space']}/{c['target']}": c["candidates_per_s"] for c in before["cases"]}}
+
+
 def main() -> None:
     parser = bench_arguments(__doc__, "search", repeats=9)
     parser.add_argument("--generations", type=int, default=300)
+    parser.add_argument("--before", help="this benchmark's JSON from another commit, run on this host just before: "
+                                         "its GA medians are kept beside this run's (``before``)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     threads = get_search_config("default").torch_threads
@@ -169,6 +182,8 @@ def main() -> None:
               "unbatched_path_note": "this project's operators called on one genome at a time (the structure of "
                                      "APQ's evolution finder); not APQ's code, and no predictor",
               "target_candidates_per_s": 50000}
+    if args.before:
+        report["before"] = before_figures(json.loads(Path(args.before).read_text()))
     write_json(args.out, report)
     for c in cases:
         print(f"{c['space']:>13} / {c['target']:<9} GA {c['candidates_per_s']['median']:>9,.0f} candidates/s  "

@@ -44,6 +44,18 @@ def test_figures_targets_and_missing_benchmarks(tmp_path):
     assert "%" not in page.split("## Supernet\n")[1].split("## ")[0]  # no figure for a missing JSON
 
 
+def test_search_throughput_against_another_commit(tmp_path):
+    before = {"recorded": {"commit": "545470350010"},
+              "candidates_per_s": {"imagenet-apq/bitfusion": _search_case("x", "y", 50000.0)["candidates_per_s"]}}
+    _write(tmp_path, "search", {"cases": [_search_case("imagenet-apq", "bitfusion", 55000.0),
+                                          _search_case("fmnist", "fpga", 41234.0)],
+                                "torch_threads_while_searching": 1, "before": before})
+    search = render(tmp_path).split("## Search throughput")[1].split("## ")[0]
+    assert "imagenet-apq/bitfusion: this commit / commit `545470350010` (same host, run just before; median of 9, " \
+           "min-max 45.0k-55.0k/s) | 55.0k/s / 50.0k/s = 1.10x |" in search
+    assert "fmnist/fpga: this commit" not in search  # no earlier figure for that case
+
+
 def test_a_json_without_a_field_asks_for_a_rerun(tmp_path):
     _write(tmp_path, "cost", {"throughput": [{"space": "fmnist"}]})
     section = render(tmp_path).split("## Hardware cost model")[1].split("## ")[0]
