@@ -581,6 +581,11 @@ BENCHES = (
           "predictor stage's own samples."),
     Bench("pipeline", "Whole pipeline", "bench-pipeline", "bench/pipeline.py", pipeline_figures,
           "Every stage of the default pipeline from a fresh root, and a second `make search` as a user runs it."),
+    Bench("pipeline_kept_root", "Second search on a kept root", "bench-pipeline",
+          "bench/pipeline.py --root ROOT", pipeline_figures,
+          "The same benchmark on a root whose upstream stages are built (they take only their checks), with "
+          "the default predictor `structured_gene`: the first `make search` (fpga) and the second (bitfusion) "
+          "as a user runs them after `make predictor`."),
 )
 
 
