@@ -160,11 +160,16 @@ def bench_case(space_name: str, target_name: str, generations: int, repeats: int
             "unbatched_path_per_s_no_predictor": rates(unbatched_path(problem, variation, config, 3000), repeats)}
 
 
-def before_figures(before: dict) -> dict:
-    """Another run's GA throughput, to set beside this one's: its stamp (commit, date) and, per case
-    ``space/target``, the median, min and max candidates per second."""
-    return {"recorded": before.get("recorded"),
-            "candidates_per_s": {f"{c['space']}/{c['target']}": c["candidates_per_s"] for c in before["cases"]}}
+def earlier_run(path: str) -> dict:
+    """GA throughput of this benchmark's JSON at ``path`` (another commit's run), to set beside this
+    run's: its stamp (commit, date) and, per case ``space/target``, the median, min and max
+    candidates per second. Raises ValueError for a file that is not such a JSON."""
+    try:
+        report = json.loads(Path(path).read_text())
+        return {"recorded": report.get("recorded"),
+                "candidates_per_s": {f"{c['space']}/{c['target']}": c["candidates_per_s"] for c in report["cases"]}}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"--before {path}: not a JSON of this benchmark ({type(err).__name__}: {err})") from err
 
 
 def main() -> None:
@@ -173,6 +178,10 @@ def main() -> None:
     parser.add_argument("--before", help="this benchmark's JSON from another commit, run on this host just before: "
                                          "its GA medians are kept beside this run's (``before``)")
     args = parser.parse_args()
+    try:
+        before = earlier_run(args.before) if args.before else None
+    except ValueError as err:
+        parser.error(str(err))
     load_before = os.getloadavg()
     threads = get_search_config("default").torch_threads
     with torch_threads(threads):
@@ -182,8 +191,8 @@ def main() -> None:
               "unbatched_path_note": "this project's operators called on one genome at a time (the structure of "
                                      "APQ's evolution finder); not APQ's code, and no predictor",
               "target_candidates_per_s": 50000}
-    if args.before:
-        report["before"] = before_figures(json.loads(Path(args.before).read_text()))
+    if before:
+        report["before"] = before
     write_json(args.out, report)
     for c in cases:
         print(f"{c['space']:>13} / {c['target']:<9} GA {c['candidates_per_s']['median']:>9,.0f} candidates/s  "

@@ -161,6 +161,17 @@ SLOW = {
 }
 
 
+def test_a_pipeline_on_a_kept_root_says_why_its_target_does_not_apply(tmp_path):
+    report = json.loads(json.dumps(SLOW["pipeline"]))
+    report["fresh_root"] = False
+    report["targets"]["pipeline_fpga_s"].update(applies=False, seconds=95.0)
+    _write(tmp_path, "pipeline_kept_root", report)
+    section = render(tmp_path).split("## Second search on a kept root")[1].split("## ")[0]
+    assert "| fresh root to a verified make search (a kept root, not a fresh one: target does not apply) | 95 s |" \
+        in section
+    assert "| second make search | 31 s (**missed**) | <= 30 s |" in section
+
+
 def test_fine_tune_variants_render_against_the_configured_run(tmp_path):
     winner = {k: v for k, v in SLOW["supernet"]["finetuned_winner"].items() if k not in ("by_teacher", "teachers")}
     winner.update(variant="teacher largest, 2 epochs, lr 0.003", variants={
