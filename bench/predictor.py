@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from apq.io import write_json
+from apq.io import project_root, write_json
 from apq.predictor.data import load_dataset, sample_path
-from apq.predictor.load import predictor_dir
 from apq.predictor.metrics import evaluate
 from apq.predictor.prior import scan_file
 from apq.predictor.synthetic import fp32_accuracy, quantized_accuracy, write_synthetic_samples
@@ -65,7 +64,7 @@ def reuse_scan(space, root: Path) -> None:
     kept = scan_file(space.name)
     if not kept.is_file():
         raise SystemExit(f"--reuse-scan: no kept scan at {kept}; run 'apq predictor' first")
-    target = root / kept.relative_to(predictor_dir(space.name).parent.parent)
+    target = root / kept.relative_to(project_root())
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(kept, target)
 
