@@ -552,10 +552,10 @@ BENCHES = (
                                   "latency budgets (10th / 50th / 90th percentile of uniform W8A8's latency over "
                                   "random architectures), pooled over seeds: mean margin in points with a "
                                   "two-level paired bootstrap 95 % interval and an exact McNemar p-value on the "
-                                  "pooled discordant test images. Every search here uses the default predictor, "
-                                  "`structured_gene`; 'joint minus joint untagged' compares its joint winner with "
-                                  "the same seeds' joint winner of the previous default, `structured_linear` (next "
-                                  "section)."),
+                                  "pooled discordant test images. Every search here uses the predictor the stage "
+                                  "selected on that root, `structured_gene`; 'joint minus joint untagged' compares "
+                                  "its joint winner with the same seeds' joint winner of the previous default, "
+                                  "`structured_linear` (next section)."),
     Bench("search_quality_linear", "Search quality, previous predictor (structured_linear)", "bench-quality",
           "bench/search_quality.py --budgets tight mid --no-before mid --rerank-k 1 4",
           search_quality_figures, "The same benchmark made with the previous default predictor, `structured_linear`, "
@@ -581,8 +581,8 @@ BENCHES = (
     Bench("pipeline_kept_root", "Second search on a kept root", "bench-pipeline",
           "bench/pipeline.py --root ROOT", pipeline_figures,
           "The same benchmark on a root whose upstream stages are built (they take only their checks), with "
-          "the default predictor `structured_gene`: the first `make search` (fpga) and the second (bitfusion) "
-          "as a user runs them after `make predictor`."),
+          "the predictor the stage selected on that root, `structured_gene`: the first `make search` (fpga) and "
+          "the second (bitfusion) as a user runs them after `make predictor`."),
 )
 
 
