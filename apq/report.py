@@ -402,6 +402,11 @@ def finetuned_figures(winner: dict) -> list[Figure]:
     return out
 
 
+def finetuned_only_figures(r: dict) -> list[Figure]:
+    """The fine-tuned winner of a ``bench/supernet.py --keep-recipes`` file whose recipes are supernet.json's."""
+    return finetuned_figures(r["finetuned_winner"])
+
+
 def _paired(v: dict) -> str:
     """A paired comparison (:func:`apq.verify.stats.paired_comparison`) in one phrase."""
     return f"{v['diff']:+.2f} points [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}], McNemar p = {v['p_mcnemar']:.2g}"
@@ -541,6 +546,11 @@ BENCHES = (
           "`make samples` has made real ones) the figures say nothing about real sub-nets."),
     Bench("supernet", "Supernet", "bench-supernet", "bench/supernet.py", supernet_figures,
           "The trained supernet's sub-nets against the same architectures trained alone."),
+    Bench("finetune_winner2", "Fine-tune, a second winner", "bench-supernet",
+          "bench/supernet.py --keep-recipes --out results/bench/finetune_winner2.json --finetuned RUN ...",
+          finetuned_only_figures, "The default fine-tune and variants of it on the fpga winner of a second fresh "
+                                  "default root (other sample files, so another winner), against the same "
+                                  "architecture trained alone; the recipes in this file repeat the section above."),
     Bench("samples", "Accuracy samples", "bench-samples", "bench/samples.py", samples_figures,
           "Evaluation noise against the accuracy spread across sub-nets, sample throughput, quantization drop."),
     Bench("quant", "Quantization choices", "bench-quant", "bench/quant.py", quant_figures,

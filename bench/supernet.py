@@ -252,22 +252,29 @@ def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, 
 
 def variant(report: dict) -> str:
     """A fine-tune run's settings in a few words: teacher, epochs and (where recorded) peak learning
-    rate, and BN statistics where they were updated (``quant.freeze_bn`` false)."""
+    rate, the distillation weight where it is not the default 1 (``finetune.kd_weight``), and BN
+    statistics where they were updated (``finetune.freeze_bn`` false; in runs made before that
+    setting, ``quant.freeze_bn`` false)."""
     settings = report.get("settings", {})
-    lr, epochs = settings.get("finetune", {}).get("lr"), report["epochs"]
+    finetune = settings.get("finetune", {})
+    lr, epochs, kd = finetune.get("lr"), report["epochs"], finetune.get("kd_weight", 1.0)
+    bn_updated = finetune.get("freeze_bn", settings.get("quant", {}).get("freeze_bn")) is False
     return f"teacher {report['teacher']}, {epochs:g} epoch{'' if epochs == 1 else 's'}" + \
-        ("" if lr is None else f", lr {lr:g}") + \
-        (", BN statistics updated" if settings.get("quant", {}).get("freeze_bn") is False else "")
+        ("" if lr is None else f", lr {lr:g}") + ("" if kd == 1.0 else f", kd weight {kd:g}") + \
+        (", BN statistics updated" if bn_updated else "")
 
 
 def chosen_run(reports: list[tuple[Path, dict]], configured) -> tuple[Path, dict]:
-    """The run fine-tuned with the configured teacher, epochs and learning rate; else the first with
-    the configured teacher; else the first."""
+    """The run fine-tuned with the configured teacher, epochs, learning rate and BN setting; else the
+    first with the configured teacher, epochs and learning rate; else with its teacher; else the first."""
     def same(r: dict, *fields: str) -> bool:
         settings = r.get("settings", {}).get("finetune", {"teacher": r["teacher"], "epochs": r["epochs"]})
         return all(settings.get(f) == getattr(configured, f) for f in fields)
-    return next((x for x in reports if same(x[1], "teacher", "epochs", "lr")),
-                next((x for x in reports if same(x[1], "teacher")), reports[0]))
+    for fields in (("teacher", "epochs", "lr", "freeze_bn"), ("teacher", "epochs", "lr"), ("teacher",)):
+        match = next((x for x in reports if same(x[1], *fields)), None)
+        if match is not None:
+            return match
+    return reports[0]
 
 
 def finetuned_correct(model_file: Path, context: "RecipeContext", device) -> np.ndarray:

@@ -3,6 +3,7 @@ stand-alone cache key."""
 import argparse
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,10 +102,29 @@ def test_standalone_key_holds_only_what_standalone_training_reads(fmnist, tmp_pa
     assert key("progressive") != key("progressive", "supernet.lr_full=0.2")
 
 
-def test_a_variant_names_its_learning_rate_and_updated_bn_statistics():
+def test_a_variant_names_its_learning_rate_distillation_weight_and_updated_bn_statistics():
     report = {"teacher": "largest", "epochs": 2.0,
               "settings": {"finetune": {"lr": 0.003}, "quant": {"freeze_bn": False}}}
     assert bench.variant(report) == "teacher largest, 2 epochs, lr 0.003, BN statistics updated"
     report["settings"]["quant"]["freeze_bn"] = True
     assert bench.variant(report) == "teacher largest, 2 epochs, lr 0.003"
     assert bench.variant({"teacher": "subnet", "epochs": 1.0}) == "teacher subnet, 1 epoch"
+    report["settings"]["finetune"]["kd_weight"] = 1.0
+    assert bench.variant(report) == "teacher largest, 2 epochs, lr 0.003"
+    report["settings"]["finetune"]["kd_weight"] = 0.0
+    assert bench.variant(report) == "teacher largest, 2 epochs, lr 0.003, kd weight 0"
+    report["settings"]["finetune"] = {"lr": 0.003, "freeze_bn": False}
+    assert bench.variant(report) == "teacher largest, 2 epochs, lr 0.003, BN statistics updated"
+
+
+def test_the_chosen_fine_tune_run_is_the_one_with_the_configured_settings_bn_included():
+    from apq.finetune.config import get_finetune_config
+    configured = get_finetune_config("default")
+
+    def run(name, **finetune):
+        return Path(name), {"teacher": "largest", "epochs": 2.0, "settings": {"finetune": {
+            "teacher": "largest", "epochs": configured.epochs, "lr": configured.lr, **finetune}}}
+    frozen, updated = run("frozen", freeze_bn=True), run("updated", freeze_bn=configured.freeze_bn)
+    assert bench.chosen_run([frozen, updated], configured)[0].name == "updated"
+    legacy = run("legacy")  # made before finetune.freeze_bn existed
+    assert bench.chosen_run([legacy], configured)[0].name == "legacy"

@@ -204,7 +204,7 @@ class Trainer:
 
     def _train_mode(self) -> None:
         self.model.train()
-        if self.qconfig.freeze_bn:
+        if self.fconfig.freeze_bn:
             for norm in batch_norms(self.model):
                 norm.eval()
 
