@@ -255,21 +255,28 @@ def variant(report: dict) -> str:
     rate, the distillation weight where it is not the default 1 (``finetune.kd_weight``), and BN
     statistics where they were updated (``finetune.freeze_bn`` false; in runs made before that
     setting, ``quant.freeze_bn`` false)."""
-    settings = report.get("settings", {})
-    finetune = settings.get("finetune", {})
+    finetune = finetune_settings(report)
     lr, epochs, kd = finetune.get("lr"), report["epochs"], finetune.get("kd_weight", 1.0)
-    bn_updated = finetune.get("freeze_bn", settings.get("quant", {}).get("freeze_bn")) is False
     return f"teacher {report['teacher']}, {epochs:g} epoch{'' if epochs == 1 else 's'}" + \
         ("" if lr is None else f", lr {lr:g}") + ("" if kd == 1.0 else f", kd weight {kd:g}") + \
-        (", BN statistics updated" if bn_updated else "")
+        (", BN statistics updated" if finetune["freeze_bn"] is False else "")
+
+
+def finetune_settings(report: dict) -> dict:
+    """A fine-tune run's ``finetune`` settings (teacher and epochs alone in runs that recorded no
+    settings), with ``freeze_bn`` taken from ``quant.freeze_bn`` in runs made before it was a
+    fine-tune setting (None where neither was recorded)."""
+    settings = report.get("settings", {})
+    finetune = dict(settings.get("finetune", {"teacher": report["teacher"], "epochs": report["epochs"]}))
+    finetune.setdefault("freeze_bn", settings.get("quant", {}).get("freeze_bn"))
+    return finetune
 
 
 def chosen_run(reports: list[tuple[Path, dict]], configured) -> tuple[Path, dict]:
     """The run fine-tuned with the configured teacher, epochs, learning rate and BN setting; else the
     first with the configured teacher, epochs and learning rate; else with its teacher; else the first."""
     def same(r: dict, *fields: str) -> bool:
-        settings = r.get("settings", {}).get("finetune", {"teacher": r["teacher"], "epochs": r["epochs"]})
-        return all(settings.get(f) == getattr(configured, f) for f in fields)
+        return all(finetune_settings(r).get(f) == getattr(configured, f) for f in fields)
     for fields in (("teacher", "epochs", "lr", "freeze_bn"), ("teacher", "epochs", "lr"), ("teacher",)):
         match = next((x for x in reports if same(x[1], *fields)), None)
         if match is not None:

@@ -126,5 +126,7 @@ def test_the_chosen_fine_tune_run_is_the_one_with_the_configured_settings_bn_inc
             "teacher": "largest", "epochs": configured.epochs, "lr": configured.lr, **finetune}}}
     frozen, updated = run("frozen", freeze_bn=True), run("updated", freeze_bn=configured.freeze_bn)
     assert bench.chosen_run([frozen, updated], configured)[0].name == "updated"
-    legacy = run("legacy")  # made before finetune.freeze_bn existed
-    assert bench.chosen_run([legacy], configured)[0].name == "legacy"
+    legacy_frozen, legacy_updated = run("legacy frozen"), run("legacy updated")  # before finetune.freeze_bn
+    legacy_updated[1]["settings"]["quant"] = {"freeze_bn": False}
+    assert bench.chosen_run([legacy_frozen, legacy_updated], configured)[0].name == "legacy updated"
+    assert bench.chosen_run([legacy_frozen], configured)[0].name == "legacy frozen"
