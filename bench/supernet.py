@@ -41,6 +41,7 @@ import torch
 from scipy.stats import kendalltau
 
 from apq.config import apply_settings, preset_config
+from apq.finetune.config import FinetuneConfig
 from apq.io import project_root, write_json
 from apq.nn.runtime import pick_device
 from apq.quant.winner import load_winner
@@ -252,13 +253,14 @@ def finetuned_winner(space, run_dirs: list[Path], args, cache: StandaloneCache, 
 
 def variant(report: dict) -> str:
     """A fine-tune run's settings in a few words: teacher, epochs and (where recorded) peak learning
-    rate, the distillation weight where it is not the default 1 (``finetune.kd_weight``), and BN
+    rate, the distillation weight where it is not the default (``finetune.kd_weight``), and BN
     statistics where they were updated (``finetune.freeze_bn`` false; in runs made before that
     setting, ``quant.freeze_bn`` false)."""
     finetune = finetune_settings(report)
-    lr, epochs, kd = finetune.get("lr"), report["epochs"], finetune.get("kd_weight", 1.0)
+    lr, epochs = finetune.get("lr"), report["epochs"]
+    kd, default_kd = finetune.get("kd_weight", FinetuneConfig.kd_weight), FinetuneConfig.kd_weight
     return f"teacher {report['teacher']}, {epochs:g} epoch{'' if epochs == 1 else 's'}" + \
-        ("" if lr is None else f", lr {lr:g}") + ("" if kd == 1.0 else f", kd weight {kd:g}") + \
+        ("" if lr is None else f", lr {lr:g}") + ("" if kd == default_kd else f", kd weight {kd:g}") + \
         (", BN statistics updated" if finetune["freeze_bn"] is False else "")
 
 

@@ -215,11 +215,11 @@ class Trainer:
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.step]).generate_state(1)[0]))
         x = prepare(augment(self.data.train_x[idx], gen, pad=0, flip=cfg.flip), device, self.qconfig.channels_last)
         y = self.data.train_y[idx].to(device)
-        with torch.no_grad():
-            target = self.teacher(x)
         logits = self.model(x)
         loss = cfg.hard_weight * F.cross_entropy(logits, y)
-        if cfg.kd_weight:
+        if cfg.kd_weight:  # the teacher's forward pass only where its logits count
+            with torch.no_grad():
+                target = self.teacher(x)
             loss = loss + cfg.kd_weight * kd_loss(logits, target, cfg.kd_temperature)
         for group in self.optimizer.param_groups:
             group["lr"] = cosine_lr(self.step, self.total, group["peak_lr"], cfg.warmup_steps)

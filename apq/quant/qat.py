@@ -69,11 +69,11 @@ def qat_finetune(model: nn.Module, teacher: nn.Module, train_x: torch.Tensor, tr
     for step, idx in enumerate(order):
         x = prepare(train_x[idx], device, config.channels_last)
         y = train_y[idx].to(device)
-        with torch.no_grad():
-            target = teacher(x)
         logits = model(x)
         loss = config.hard_weight * F.cross_entropy(logits, y)
-        if config.kd_weight:
+        if config.kd_weight:  # the teacher's forward pass only where its logits count
+            with torch.no_grad():
+                target = teacher(x)
             loss = loss + config.kd_weight * kd_loss(logits, target, config.kd_temperature)
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, steps, group["peak_lr"], 0)
