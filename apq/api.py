@@ -21,7 +21,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from apq.config import RunConfig, apply_settings, preset_config
@@ -69,14 +69,17 @@ def supernet(space: str = "fmnist", *, preset: str | RunConfig = "default", sett
 def samples(space: str = "fmnist", *, quant: bool = False, n: int | None = None, jobs: int | None = None,
             backend: str = "loky", address: str | None = None, data_dir: str | Path | None = None,
             preset: str | RunConfig = "default", settings: Settings = (),
-            config_file: str | Path | None = None, force: bool = False) -> Path:
+            config_file: str | Path | None = None, force: bool = False, retest: int | None = None) -> Path:
     """Accuracy samples of random sub-nets (fp32, or quantized with ``quant``); returns the .h5 file.
 
     ``n`` samples (default: the preset's) on ``jobs`` workers (default: one per usable core) of
-    ``backend`` (loky here; dask or ray at ``address``). Resumes an interrupted file; ``force``
-    replaces one made with other settings.
+    ``backend`` (loky here; dask or ray at ``address``). Then the first ``retest`` of them
+    (default ``samples.n_retest``; 0: none) measured again with other random draws into
+    ``samples_<kind>_retest.h5``, from which ``apq predictor`` reports the labels' realization
+    noise. Resumes an interrupted file; ``force`` replaces one made with other settings.
     """
     from apq.nn.runtime import usable_cpus
+    from apq.samples.config import MIN_RETEST
     from apq.samples.generate import RunOptions, generate_samples
     from apq.samples.parallel import require_backend
     from apq.space.registry import create_space
@@ -84,13 +87,21 @@ def samples(space: str = "fmnist", *, quant: bool = False, n: int | None = None,
     for name, value in (("jobs", jobs), ("n", n)):
         if value is not None and value < 1:
             raise UserError(f"--{name} must be at least 1")
+    if retest is not None and (retest < 0 or 0 < retest < MIN_RETEST):
+        raise UserError(f"--retest must be 0 (none) or at least {MIN_RETEST}")
     run_config = config(preset, settings, config_file)
     require_backend(backend)
     sample_space = create_space(space)
     kind = "quant" if quant else "fp32"
     options = RunOptions(jobs or usable_cpus(), backend, address, data_dir)
-    return generate_samples(sample_space, space, kind, n or run_config.samples.count(kind), run_config.preset,
-                            run_config.samples, run_config.quant, options, force=force)
+    n = n or run_config.samples.count(kind)
+    path = generate_samples(sample_space, space, kind, n, run_config.preset, run_config.samples, run_config.quant,
+                            options, force=force)
+    retest_config = run_config.samples if retest is None else replace(run_config.samples, n_retest=retest)
+    if retest_config.retest_count(n):
+        generate_samples(sample_space, space, kind, retest_config.retest_count(n), run_config.preset,
+                         run_config.samples, run_config.quant, options, force=force, replicate=1)
+    return path
 
 
 def predictor(space: str = "fmnist", *, preset: str | RunConfig = "default", settings: Settings = (),
@@ -298,8 +309,6 @@ def finetune(run: "Run | str | Path | None" = None, *, space: str | None = None,
 
 def run_base_config(run_dir: Path) -> RunConfig:
     """The run's preset, its ``preset`` section (seed, splits) as the run stored it."""
-    from dataclasses import replace
-
     from apq.export.run import run_preset
 
     stored = run_preset(run_dir)

@@ -121,8 +121,14 @@ def test_the_cli_prints_what_the_api_returns(searched, tmp_path, capsys):
 def test_search_with_upstream_builds_everything_then_reuses_it(tmp_path):
     run = apq.search(space="fmnist", target="fpga", preset="smoke", run_name="first")
     for path in ("data/fmnist/supernet.pt", "data/fmnist/samples_fp32.h5", "data/fmnist/samples_quant.h5",
+                 "data/fmnist/samples_fp32_retest.h5", "data/fmnist/samples_quant_retest.h5",
                  "predictors/fmnist/quant.pt", "predictors/fmnist/metrics.json"):
         assert (tmp_path / path).is_file(), path
+    reliability = json.loads((tmp_path / "predictors/fmnist/metrics.json").read_text())["label_reliability"]
+    for kind in ("fp32", "quant"):  # the smoke preset re-measures 4 samples of each kind
+        retest = reliability[kind]["accuracy"]["retest"]
+        assert retest["n_retest"] == 4 and retest["realization_noise_std"] >= 0
+        assert 0 <= retest["perfect_predictor_tau"] <= 1
     assert run.verify is not None and run.verify["genome"] == run.best["genome"]
     assert run.config["predictor"]["path"] == str(tmp_path / "predictors/fmnist/quant.pt")
     built = {p: p.stat().st_mtime_ns for p in (tmp_path / "data/fmnist").glob("*.*")}

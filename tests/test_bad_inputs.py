@@ -347,6 +347,8 @@ ROWS = [
         predictor=True),
     Row("energy-nan", "--energy nan", lambda root: [*SEARCH, "--energy", "nan"], ("--energy nan", f"{ENERGY_LOW:.6g} to {ENERGY_HIGH:.6g} mJ"),
         predictor=True),
+    Row("samples-retest-two", "`apq samples --retest 2` (a noise estimate needs 3 pairs)",
+        lambda root: [*SAMPLES, "--retest", "2"], ("--retest must be 0 (none) or at least 3",)),
     # optional extras that are not installed: refused before any work
     Row("extra-export", "`apq export` without onnxruntime", lambda root: ["export", "--target", "fpga"],
         ("apq export --format all", "'export' extra", "pip install 'apq-engine[export]'"), blocked=("onnxruntime",)),

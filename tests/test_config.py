@@ -136,6 +136,7 @@ SEARCH = ["search", "--space", "fmnist", "--target", "fpga", "--preset", "smoke"
     (["--set", "search.populaton=200"], ["unknown setting 'search.populaton'", "did you mean 'search.population'"]),
     (["--set", "search.population=abc"], ["--set search.population=abc", "'abc' is not an integer"]),
     (["--set", "search.population=0"], ["--set search.population=0", "population must be >= 1"]),
+    (["--set", "samples.n_retest=2"], ["--set samples.n_retest=2", "n_retest must be 0 (none) or >= 3"]),
     (["--set", "quant.per_channel=maybe"], ["quant.per_channel", "not true or false"]),
     (["--set", "search.population"], ["SECTION.FIELD=VALUE"]),
     (["--set", "preset.val_size=-3"], ["preset.val_size", "'auto'"]),

@@ -16,6 +16,9 @@ def add_parser(sub) -> None:
     add_common(p)
     p.add_argument("--quant", action="store_true", help="quantized samples (bit policy, calibration, short QAT)")
     p.add_argument("--n", type=non_negative_int, help="number of samples (default: the preset's)")
+    p.add_argument("--retest", type=non_negative_int, default=None,
+                   help="measure the first K samples again with other random draws, for the labels' noise "
+                        "(default: the preset's samples.n_retest; 0: none)")
     p.add_argument("--jobs", type=non_negative_int, default=None, help="parallel workers (default: one per CPU core)")
     p.add_argument("--backend", default="loky", choices=BACKENDS,
                    help="loky: processes here; dask / ray: a cluster at --address (default loky)")
@@ -29,6 +32,6 @@ def run(args) -> int:
     from apq import api
 
     print(api.samples(args.space, quant=args.quant, n=args.n, jobs=args.jobs, backend=args.backend,
-                      address=args.address, data_dir=args.data_dir, force=args.force,
+                      address=args.address, data_dir=args.data_dir, force=args.force, retest=args.retest,
                       preset=resolve_config_args(args)))
     return 0

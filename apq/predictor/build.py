@@ -33,7 +33,9 @@ every figure ``F`` with ``F_ci``, its 95 % bootstrap interval over the held-out 
     label_reliability     {fp32, quant}.{accuracy, loss, p_correct}: split-half agreement of each label
                           kind on the test rows, and the tau / pairwise accuracy that a predictor knowing
                           its noise-free value would reach against their measured accuracies
-                          (:func:`apq.predictor.metrics.label_reliability`)
+                          (:func:`apq.predictor.metrics.label_reliability`); with a retest file,
+                          ``accuracy.retest``: the same with the noise of the evaluation's random
+                          draws counted too (:mod:`apq.predictor.retest`)
     quant_menu_coverage   fewest appearances of a bit width at a layer position in the quantized
                           training pool (:func:`apq.predictor.data.menu_coverage`)
     test_index            sample indices of each test split;  inputs: what the run depended on
@@ -63,6 +65,7 @@ from apq.predictor.estimator import MLPPredictor, validation_split
 from apq.predictor.intervals import FIGURES, HeldOut, json_number, summarise
 from apq.predictor.load import predictor_dir, predictor_path, save_predictor
 from apq.predictor.metrics import evaluate, label_reliabilities
+from apq.predictor.retest import paired_retest, retest_reliability
 from apq.predictor.prior import scan_prior
 from apq.predictor.quant_models import ACCURACY, fit_model, label_kinds, make_ensemble, make_quant_model, select
 from apq.presets import Preset
@@ -71,7 +74,7 @@ from apq.samples.store import read_samples
 from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
 from apq.stages.fresh import FRESH, Stamp, freshness, read_stamp, upstream_digests, write_stamp
-from apq.stages.layout import sample_path, supernet_path
+from apq.stages.layout import retest_path, sample_path, supernet_path
 from apq.stages.lock import artifact_lock, check_not_busy
 
 log = logging.getLogger(__name__)
@@ -165,6 +168,7 @@ def make_stamp(space: SearchSpace, preset: Preset, config: PredictorConfig, quan
     digests; with the sensitivity scan also the quantization settings and the supernet's digest."""
     settings = {"predictor": config.to_dict(), "encoding": Encoder(space).describe()}
     upstream = [sample_path(space.name, kind) for kind in ("fp32", "quant")]
+    upstream += [path for path in (retest_path(space.name, kind) for kind in ("fp32", "quant")) if path.exists()]
     if config.sensitivity_images:
         settings["quant"] = quant.to_dict()
         upstream.append(supernet_path(space.name))
@@ -189,6 +193,7 @@ def _build(space: SearchSpace, preset: Preset, config: PredictorConfig, force: b
            data_dir) -> dict | None:
     for kind in ("fp32", "quant"):
         check_not_busy(sample_path(space.name, kind))
+        check_not_busy(retest_path(space.name, kind))
         if not sample_path(space.name, kind).exists():
             load_dataset(space, kind)  # raises its one-line how-to
     if config.sensitivity_images and not supernet_path(space.name).exists():
@@ -222,8 +227,7 @@ def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp:
                "quant": quant_reports, "quant_selection": selection,
                "quant_budget_curve": budget_curve(tasks["quant"], config, seed, fp32, fp32_dim, floor),
                "baselines": run_baselines(tasks, config, seed, fp32, fp32_dim),
-               "label_reliability": {k: label_reliabilities({kind: halves[t.test] for kind, halves
-                                                             in t.data.label_halves.items()}) for k, t in tasks.items()},
+               "label_reliability": {k: reliability(space, k, t, seed) for k, t in tasks.items()},
                "quant_menu_coverage": menu_coverage(space, tasks["quant"].data.genome[tasks["quant"].pool]),
                "test_index": {k: t.data.index[t.test].tolist() for k, t in tasks.items()},
                "cost_matching": {"target": config.cost_target, "tolerance": config.cost_match_tolerance},
@@ -233,6 +237,17 @@ def _fit_all(space: SearchSpace, preset: Preset, config: PredictorConfig, stamp:
     write_artifacts(space, fp32, saved, metrics)
     write_stamp(outputs(space)[0], stamp)
     return metrics
+
+
+def reliability(space: SearchSpace, kind: str, task: Task, seed: int) -> dict:
+    """:func:`label_reliabilities` of the held-out samples; with a retest file, the accuracy's
+    entry gains ``retest`` (:func:`apq.predictor.retest.retest_reliability`)."""
+    data = task.data
+    out = label_reliabilities({label: halves[task.test] for label, halves in data.label_halves.items()})
+    pair = paired_retest(data.path, retest_path(space.name, kind), data.index, data.y, space=space.name, kind=kind)
+    if pair is not None:
+        out["accuracy"]["retest"] = retest_reliability(*pair, data.y[task.test], data.halves[task.test], seed)
+    return out
 
 
 def chance_accuracy(space: SearchSpace) -> float:

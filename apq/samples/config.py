@@ -17,6 +17,8 @@ from apq.settings import Settings, settings_for
 
 KINDS = ("fp32", "quant")
 DRAWS = ("uniform", "cost_stratified")
+#: Fewest re-measured samples that give a noise estimate (a variance needs a few pairs).
+MIN_RETEST = 3
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class SampleConfig(Settings):
     #: bit width appears at every kept layer position >= 16 times with bits {2,4,6,8}, 27 with {4,6,8}
     #: (apq.predictor.data.menu_coverage; uniform architecture draws: 7).
     n_quant: int = 300
+    #: Samples 0..n_retest-1 of each kind measured a second time with other random draws and another
+    #: calibration pool (``data/<space>/samples_<kind>_retest.h5``; 0 = none): how much a label moves
+    #: between two realizations of its evaluation, which the split halves cannot see. 30 cost about
+    #: 3 minutes here, and give the realization noise to about +-25 % (a standard deviation from 30 pairs).
+    n_retest: int = 30
     #: How architectures are drawn (apq.samples.draw): evenly over the MACs range spreads the
     #: labels over the whole cost range that the search explores, uniform genomes crowd its middle.
     draw: str = "cost_stratified"
@@ -51,6 +58,8 @@ class SampleConfig(Settings):
         positive = ("n_fp32", "n_quant", "fp32_bn_calib_images", "bn_calib_batch", "eval_batch", "draw_candidates")
         problems = [f"{f} must be >= 1" for f in positive if getattr(self, f) < 1]
         problems += [f"{f} must be >= 0" for f in ("fp32_val_images", "quant_val_images") if getattr(self, f) < 0]
+        if self.n_retest < 0 or 0 < self.n_retest < MIN_RETEST:
+            problems.append(f"n_retest must be 0 (none) or >= {MIN_RETEST}")
         if self.draw not in DRAWS:
             problems.append(f"draw must be one of {', '.join(DRAWS)}")
         if problems:
@@ -59,6 +68,11 @@ class SampleConfig(Settings):
     def count(self, kind: str) -> int:
         """Default number of samples of ``kind`` (fp32 | quant)."""
         return self.n_quant if kind == "quant" else self.n_fp32
+
+    def retest_count(self, n: int) -> int:
+        """Samples re-measured when a file holds ``n``: ``n_retest``, at most ``n``, 0 below :data:`MIN_RETEST`."""
+        count = min(self.n_retest, n)
+        return count if count >= MIN_RETEST else 0
 
     def val_images(self, kind: str) -> int:
         return self.quant_val_images if kind == "quant" else self.fp32_val_images
@@ -73,10 +87,10 @@ class SampleConfig(Settings):
 
 
 SAMPLE_PRESETS = {
-    "smoke": SampleConfig("smoke", n_fp32=32, n_quant=24, fp32_val_images=200, quant_val_images=200,
+    "smoke": SampleConfig("smoke", n_fp32=32, n_quant=24, n_retest=4, fp32_val_images=200, quant_val_images=200,
                           fp32_bn_calib_images=64, bn_calib_batch=32, eval_batch=128),
     "default": SampleConfig("default"),
-    "full": SampleConfig("full", n_fp32=4000, n_quant=600, fp32_val_images=0, quant_val_images=0,
+    "full": SampleConfig("full", n_fp32=4000, n_quant=600, n_retest=60, fp32_val_images=0, quant_val_images=0,
                          fp32_bn_calib_images=2000),
 }
 

@@ -62,6 +62,12 @@ class SampleData:
         return replace(self, val_x=self.val_x[idx], val_y=self.val_y[idx])
 
 
+def calibration_seed(base_seed: int, replicate: int = 0) -> int:
+    """Seed of the calibration pool (BN re-estimation and activation-range images) shared by every
+    sample of replicate ``replicate``; replicate 0 is the samples' own, later ones re-measure them."""
+    return base_seed + 1 + 1000 * replicate
+
+
 def load_sample_data(space: SearchSpace, preset: Preset, data_dir=None, supernet_config=None) -> SampleData:
     """Splits of ``space``'s dataset for ``preset`` as the supernet of that preset saw them.
 
@@ -75,4 +81,4 @@ def load_sample_data(space: SearchSpace, preset: Preset, data_dir=None, supernet
         raise UserError(f"preset '{preset.name}' has an empty validation split; raise val_size")
     data = SampleData(train.x, train.y, torch.from_numpy(splits.val_x), torch.from_numpy(splits.val_y),
                       test_x, test_y, calib=train.x[:0])
-    return replace(data, calib=data.calibration_set(CALIB_POOL, preset.seed + 1))
+    return replace(data, calib=data.calibration_set(CALIB_POOL, calibration_seed(preset.seed)))

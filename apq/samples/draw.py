@@ -41,6 +41,15 @@ def sample_seed(base_seed: int, kind: str, index: int) -> int:
     return _seed(base_seed, KINDS.index(kind), index)
 
 
+def replicate_seed(base_seed: int, kind: str, index: int, replicate: int) -> int:
+    """Seed of the evaluation draws (fine-tune batch order, range calibration) of replicate
+    ``replicate`` of sample ``index``: :func:`sample_seed` for replicate 0, an independent seed
+    for each later one. The genome never depends on it."""
+    if replicate == 0:
+        return sample_seed(base_seed, kind, index)
+    return int(np.random.SeedSequence([base_seed, KINDS.index(kind), index, replicate]).generate_state(1, np.uint32)[0])
+
+
 def architecture_seed(base_seed: int, index: int) -> int:
     """Seed of sample ``index``'s architecture: a function of (preset seed, index) only."""
     return _seed(base_seed, _ARCHITECTURE_STREAM, index)

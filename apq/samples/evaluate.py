@@ -3,7 +3,10 @@
 Sample i is a pure function of (preset seed, kind, i): its genome is
 :func:`apq.samples.draw.sample_genome` (architecture from (seed, i), bits from :func:`sample_seed`)
 and the same seed fixes every random draw of its evaluation (the quantized fine-tune's batch
-order), so the job split, the backend and restarts never change it.
+order), so the job split, the backend and restarts never change it. A job's ``replicate`` > 0
+measures the same genomes again with other draws (:func:`apq.samples.draw.replicate_seed`) and
+another shared calibration pool (:func:`apq.samples.data.calibration_seed`): how far a label moves
+between two realizations of its evaluation (:mod:`apq.predictor.retest`).
 
 - fp32 sample: BN re-calibration on a fixed set of training images, then its labels on a fixed,
   seeded subset of the held-out validation split.
@@ -26,8 +29,8 @@ from apq.quant.config import QuantConfig
 from apq.quant.fold import fold_batch_norms
 from apq.quant.pipeline import evaluate_quantized, recalibrated_subnet
 from apq.samples.config import SampleConfig
-from apq.samples.data import load_sample_data
-from apq.samples.draw import sample_genome, sample_seed  # noqa: F401 - sample_seed re-exported (bench)
+from apq.samples.data import calibration_seed, load_sample_data
+from apq.samples.draw import replicate_seed, sample_genome, sample_seed  # noqa: F401 - sample_seed re-exported (bench)
 from apq.space.encoding import Encoder
 from apq.space.genome import sample
 from apq.space.registry import create_space
@@ -43,7 +46,8 @@ class SampleJob:
     thread count a sample runs with. It is 1 whatever ``--jobs`` is, and parallelism comes from
     the workers: intra-op threads change the order of float sums, and the quantized fine-tune
     amplifies such last-bit differences into accuracy differences of up to about a point, so a
-    thread count that followed the job split would make sample i depend on it.
+    thread count that followed the job split would make sample i depend on it. ``replicate``:
+    0 for the samples, r > 0 for their r-th re-measurement (same genomes, other random draws).
     """
 
     space: str
@@ -54,6 +58,7 @@ class SampleJob:
     supernet_path: str
     data_dir: str | None
     threads: int = 1
+    replicate: int = 0
 
 
 @dataclass
@@ -87,17 +92,19 @@ def load_context(job: SampleJob) -> Context:
 
 def _data(job: SampleJob, space):
     """The job's data; kept across jobs that share space, preset, dataset folder and subset size."""
-    key = (job.space, job.preset, job.data_dir, job.samples.val_images(job.kind))
+    key = (job.space, job.preset, job.data_dir, job.samples.val_images(job.kind), job.replicate)
     if key not in _DATA:
         _DATA.clear()
         data = load_sample_data(space, job.preset, job.data_dir)
+        if job.replicate:
+            data = data.with_calib_seed(calibration_seed(job.preset.seed, job.replicate))
         _DATA[key] = data.with_val_subset(job.samples.val_images(job.kind), job.preset.seed)
     return _DATA[key]
 
 
 def context(job: SampleJob) -> Context:
     """The cached :class:`Context` of ``job`` in this process (only the latest job is kept)."""
-    key = (job.space, job.preset, job.samples, job.supernet_path, job.data_dir, job.kind)
+    key = (job.space, job.preset, job.samples, job.supernet_path, job.data_dir, job.kind, job.replicate)
     if key not in _CACHE:
         _CACHE.clear()
         _CACHE[key] = load_context(job)
@@ -130,7 +137,7 @@ def run_sample(job: SampleJob, index: int) -> dict:
 
 def _run_sample(job: SampleJob, index: int) -> dict:
     ctx = context(job)
-    seed = sample_seed(job.preset.seed, job.kind, index)
+    seed = replicate_seed(job.preset.seed, job.kind, index, job.replicate)
     genome = sample_genome(ctx.space, job.preset.seed, job.kind, index, job.samples.draw, job.samples.draw_candidates)
     started = time.perf_counter()
     if job.kind == "quant":

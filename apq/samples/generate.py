@@ -26,7 +26,7 @@ from apq.samples.store import SampleHeader, SampleWriter, read_identity, sample_
 from apq.space.encoding import Encoder
 from apq.space.space import SearchSpace
 from apq.stages.fresh import REPLACE, STALE, Stamp, freshness, upstream_digests
-from apq.stages.layout import supernet_path as default_supernet
+from apq.stages.layout import retest_path, supernet_path as default_supernet
 from apq.stages.lock import artifact_lock
 from apq.supernet import checkpoint as ckpt
 
@@ -54,6 +54,8 @@ def make_stamp(space: SearchSpace, job: worker.SampleJob) -> Stamp:
     settings = {"kind": job.kind, "evaluation": job.samples.evaluation_settings(job.kind)}
     if job.kind == "quant":
         settings["quant"] = job.quant.to_dict()
+    if job.replicate:
+        settings["replicate"] = job.replicate
     return Stamp(f"samples_{job.kind}", STAMP_FORMAT, settings, {"preset": job.preset.to_dict(), "space": space.name},
                  upstream_digests(supernet))
 
@@ -67,17 +69,18 @@ def make_header(space: SearchSpace, kind: str, stamp: Stamp) -> SampleHeader:
 
 def generate_samples(space: SearchSpace, space_arg: str, kind: str, n: int, preset: Preset, samples: SampleConfig,
                      quant: QuantConfig, options: RunOptions, supernet_path: Path | None = None,
-                     force: bool = False) -> Path:
-    """Make ``data/<space>/samples_<kind>.h5`` hold samples 0..n-1; returns its path.
+                     force: bool = False, replicate: int = 0) -> Path:
+    """Make ``data/<space>/samples_<kind>.h5`` hold samples 0..n-1; returns its path. With
+    ``replicate`` 1 it is ``samples_<kind>_retest.h5``: the same samples measured again.
 
     ``space_arg`` is how workers re-create the space (a registered name or a .json path). The
     file's lock is held throughout. A file with this run's stamp gets its missing indices; one
     made from another supernet (same settings) starts again, logged; one made with other settings
     is refused unless ``force`` (then it starts again).
     """
-    path = sample_path(space.name, kind)
+    path = retest_path(space.name, kind) if replicate else sample_path(space.name, kind)
     job = worker.SampleJob(space_arg, kind, preset, samples, quant, str(supernet_path or default_supernet(space.name)),
-                           options.data_dir)
+                           options.data_dir, replicate=replicate)
     stamp = make_stamp(space, job)
     with artifact_lock(path):
         have, done = read_identity(path)
@@ -100,7 +103,8 @@ def _fill(path: Path, job: worker.SampleJob, header: SampleHeader, pending: list
     if options.jobs > 1 or options.backend != "loky" or options.address:
         worker.release_context()  # the workers load their own
     with _executor(options) as run, SampleWriter(path, header) as writer:
-        bar = tqdm(total=n, initial=n - len(pending), desc=f"{kind} samples", unit="sample")
+        bar = tqdm(total=n, initial=n - len(pending), desc=f"{kind} {'retest' if job.replicate else 'samples'}",
+                   unit="sample")
         try:
             for row in run(job, pending):
                 writer.append(row)

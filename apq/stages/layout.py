@@ -3,6 +3,7 @@
     data/<space>/supernet.pt            supernet (+ supernet.json report, supernet.stamp.json)
     data/<space>/supernet.ckpt.pt       resumable training checkpoint, removed when training ends
     data/<space>/samples_<kind>.h5      fp32 / quant samples (their stamp is the file's ``config``)
+    data/<space>/samples_<kind>_retest.h5  the first of them measured again (label noise)
     data/<space>/lut/<target>.json      cost tables written by ``apq lut``
     predictors/<space>/{fp32,quant}.pt  predictors (+ metrics.json, predictors.stamp.json)
     results/<space>/<target>/<run>/     one search run: config.json, best.json, pareto.csv,
@@ -37,6 +38,11 @@ def checkpoint_path(space_name: str) -> Path:
 def sample_path(space_name: str, kind: str) -> Path:
     """``data/<space>/samples_<kind>.h5`` (kind: fp32 | quant)."""
     return space_data_dir(space_name) / f"samples_{kind}.h5"
+
+
+def retest_path(space_name: str, kind: str) -> Path:
+    """``data/<space>/samples_<kind>_retest.h5``: samples re-measured with other random draws."""
+    return space_data_dir(space_name) / f"samples_{kind}_retest.h5"
 
 
 def predictor_dir(space_name: str) -> Path:

@@ -1,8 +1,10 @@
 """Sample generation: reproducible per index, resumable, HDF5 contents, refusal of foreign files."""
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from apq.errors import UserError
 from apq.presets import get_preset
@@ -185,6 +187,10 @@ def test_sample_config_validation():
     assert SAMPLE_PRESETS["default"].n_fp32 >= 1000 and SAMPLE_PRESETS["default"].n_quant >= 150
     with pytest.raises(ValueError):
         SampleConfig("bad", n_fp32=0)
+    with pytest.raises(ValueError, match="n_retest must be 0"):
+        SampleConfig("bad", n_retest=2)
+    assert SAMPLE_PRESETS["default"].retest_count(300) == 30 and SAMPLE_PRESETS["default"].retest_count(2) == 0
+    assert SAMPLE_PRESETS["default"].retest_count(12) == 12
     with pytest.raises(ValueError, match="draw must be one of uniform, cost_stratified"):
         SampleConfig("bad", draw="sorted")
     with pytest.raises(UserError):
@@ -219,3 +225,47 @@ def test_dask_cluster_at_an_address_makes_the_same_samples(root):
     assert np.array_equal(local.genome, clustered.genome)
     np.testing.assert_array_equal(local.accuracy, clustered.accuracy)
     np.testing.assert_array_equal(local.loss, clustered.loss)
+
+
+def test_retest_file_measures_the_same_genomes_with_other_draws(root):
+    """Replicate 1 (``samples_<kind>_retest.h5``): the same genomes as the samples, other seeds and
+    another calibration pool, a stamp that names the replicate, and paired with the samples by
+    :func:`apq.predictor.retest.paired_retest` only while it re-measures those samples."""
+    from apq.predictor.retest import paired_retest
+    from apq.samples.draw import replicate_seed
+    from apq.stages.layout import retest_path
+
+    main = make("quant", 4)
+    path = generate_samples(SPACE, "fmnist", "quant", 3, get_preset("smoke"), get_sample_config("smoke"),
+                            get_quant_config("smoke"), RunOptions(), replicate=1)
+    again = read_samples(path)
+    assert path == retest_path("fmnist", "quant") and again.index.tolist() == [0, 1, 2]
+    assert np.array_equal(again.genome, main.genome[:3])
+    assert again.seed.tolist() == [replicate_seed(0, "quant", i, 1) for i in range(3)]
+    assert not set(again.seed.tolist()) & set(main.seed.tolist())
+    assert replicate_seed(0, "quant", 2, 0) == worker.sample_seed(0, "quant", 2)
+    assert json.loads(again.attrs["config"])["settings"]["replicate"] == 1
+    first, second = paired_retest(sample_path("fmnist", "quant"), path, main.index, main.accuracy,
+                                  space="fmnist", kind="quant")
+    np.testing.assert_array_equal(first, main.accuracy[:3])
+    np.testing.assert_array_equal(second, again.accuracy)
+    other = get_sample_config("smoke").override(quant_val_images=100)
+    generate_samples(SPACE, "fmnist", "quant", 4, get_preset("smoke"), other, get_quant_config("smoke"),
+                     RunOptions(), force=True)
+    assert paired_retest(sample_path("fmnist", "quant"), path, main.index, main.accuracy,
+                         space="fmnist", kind="quant") is None  # re-measured other samples: not paired
+
+
+def test_replicate_draws_its_calibration_pool_with_its_own_seed(root):
+    from apq.samples.data import SampleData, calibration_seed
+
+    job = worker.SampleJob("fmnist", "fp32", get_preset("smoke"), get_sample_config("smoke"),
+                           get_quant_config("smoke"), str(sample_path("fmnist", "fp32").parent / "supernet.pt"), None)
+    own = worker.context(job).data
+    again = worker.context(dataclasses.replace(job, replicate=1)).data.calib
+    assert torch.equal(again, own.with_calib_seed(calibration_seed(0, 1)).calib)
+    assert calibration_seed(0) == calibration_seed(0, 0) != calibration_seed(0, 1)
+    # smoke trains on 256 images, all in every pool; from a larger training set the pools differ
+    x = torch.arange(3000, dtype=torch.float32).view(3000, 1, 1, 1)
+    data = SampleData(x, torch.zeros(3000), x[:0], x[:0], x[:0], x[:0], calib=x[:0])
+    assert not torch.equal(data.calibration_set(2000, calibration_seed(0)), data.calibration_set(2000, calibration_seed(0, 1)))
