@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/predictor.py [--space fmnist] [--preset default] [--synthetic]
 
-Copies ``data/<space>/samples_{fp32,quant}.h5`` into a temporary project root (so the real
+Copies ``data/<space>/samples_{fp32,quant}.h5`` (and their ``_retest`` files) into a temporary project root (so the real
 ``predictors/`` are left alone), times ``apq predictor --force`` there as a subprocess (imports
 included, as ``make predictor`` runs it), and writes ``results/bench/predictor.json`` with the
 metrics and each target of issue 16: fp32 Kendall tau >= 0.8; the selected quantization-aware
@@ -37,6 +37,7 @@ from apq.predictor.synthetic import fp32_accuracy, quantized_accuracy, write_syn
 from apq.report import bench_arguments
 from apq.samples.store import read_samples
 from apq.space.registry import create_space
+from apq.stages.layout import retest_path
 from apq.supernet.checkpoint import supernet_path
 
 SYNTHETIC_ROWS = {"fp32": 1000, "quant": 400}
@@ -45,8 +46,8 @@ WALL_TARGET_S = 180
 
 
 def prepare_root(space, root: Path, synthetic: bool) -> None:
-    """Sample files of ``space`` under ``root/data/<space>/``: copies of the real ones and the
-    supernet (the sensitivity scan reads it), or synthetic samples alone."""
+    """Sample files of ``space`` under ``root/data/<space>/``: copies of the real ones (and of their
+    retest files) and the supernet (the sensitivity scan reads it), or synthetic samples alone."""
     folder = root / "data" / space.name
     folder.mkdir(parents=True, exist_ok=True)
     for kind, rows in SYNTHETIC_ROWS.items():
@@ -54,6 +55,8 @@ def prepare_root(space, root: Path, synthetic: bool) -> None:
             write_synthetic_samples(space, folder / f"samples_{kind}.h5", kind, rows)
         else:
             shutil.copy(sample_path(space.name, kind), folder / f"samples_{kind}.h5")
+            if retest_path(space.name, kind).exists():
+                shutil.copy(retest_path(space.name, kind), folder / retest_path(space.name, kind).name)
     if not synthetic:
         shutil.copy(supernet_path(space.name), folder / "supernet.pt")
 
