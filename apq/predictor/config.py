@@ -27,8 +27,8 @@ from apq.predictor.network import BIT_MERGES
 
 BASELINES = ("ridge", "random_forest", "gradient_boosting")
 #: Quantization-aware models apq/predictor/quant_models.py can fit and compare.
-QUANT_MODELS = ("transfer", "scratch", "structured_linear", "structured_mlp", "structured_gene", "structured_ridge",
-                "ensemble")
+QUANT_MODELS = ("transfer", "scratch", "structured_linear", "structured_mlp", "structured_gene", "structured_rank",
+                "structured_ridge", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,9 @@ class PredictorConfig(Settings):
     drop_hidden: int = 64
     drop_lr: float = 1e-2
     drop_weight_decay: float = 1e-4
+    #: structured_rank's temperature (logit units) in its pairwise logistic loss: 0.01-0.05 ranked the
+    #: pool's folds alike (0.867-0.869), 0.2 and above worse (a soft loss lets large drops dominate).
+    rank_temperature: float = 0.02
     #: Validation images on which the supernet's sensitivity scan (apq.quant.sensitivity: one bit gene of
     #: one block at a time, no fine-tune) measures each probe; the scan then starts structured_linear's drop
     #: and is one more column of structured_ridge (0: no scan, and the stage needs no supernet).
@@ -113,6 +116,8 @@ class PredictorConfig(Settings):
             problems.append(f"quant_models must be among {QUANT_MODELS} and include transfer and scratch")
         if self.sensitivity_images < 0:
             problems.append("sensitivity_images must be >= 0")
+        if self.rank_temperature <= 0:
+            problems.append("rank_temperature must be > 0")
         if self.ensemble_spread_penalty < 0:
             problems.append("ensemble_spread_penalty must be >= 0")
         if self.selection_folds < 2:

@@ -9,6 +9,8 @@ Models (``PredictorConfig.quant_models``; each fitted on the quantized training 
     structured_mlp      the same with a one-hidden-layer drop over the whole encoding
     structured_gene     the linear drop fitted in closed form from 16 numbers: a factor per bit
                         gene kind on the sensitivity prior and a drop per gene kind and narrower width
+    structured_rank     the same 16 numbers fitted to order the training rows (a pairwise logistic
+                        loss), not to match their drops
     structured_ridge    a fitted multiple of the fp32 predictor plus a ridge regression over the
                         whole encoding (closed form; the prior's summed drop is one more column)
     ensemble            the mean of transfer and the structured models (those present), minus
@@ -57,8 +59,9 @@ def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp3
                                  seed=seed, **config.mlp_params(transfer=source is not None))
     if name == "structured_ridge":
         return RidgeQuantPredictor(fp32_dim, fp32, prior=prior)
-    if name == "structured_gene":
-        return GeneDropPredictor(fp32_dim, fp32, widths, floor, prior=prior)
+    if name in ("structured_gene", "structured_rank"):
+        temperature = config.rank_temperature if name == "structured_rank" else None
+        return GeneDropPredictor(fp32_dim, fp32, widths, floor, prior=prior, rank_temperature=temperature)
     if name in ("structured_linear", "structured_mlp"):
         drop = name.removeprefix("structured_")
         return StructuredQuantPredictor(fp32_dim, fp32, drop=drop, floor=floor, seed=seed,

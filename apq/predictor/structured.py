@@ -6,7 +6,8 @@
   quantized samples what the transferred MLP must find among 400 x 400 shared ones.
 - :class:`GeneDropPredictor`: the same network, its linear drop fitted in closed form from few
   numbers (one non-negative factor per bit gene kind on the sensitivity scan's drop, and one
-  non-negative drop per gene kind and narrower width), so a search has few errors to exploit.
+  non-negative drop per gene kind and narrower width), so a search has few errors to exploit;
+  or, with a ``rank_temperature``, the same numbers fitted to order the training rows.
 - :class:`RidgeQuantPredictor`: quantized accuracy = a fitted multiple of the fp32 predictor's
   accuracy plus a ridge regression over the whole encoding (closed form, its penalty chosen by
   leave-one-out cross-validation on the training rows): few samples fit it without early stopping.
@@ -25,7 +26,7 @@ import copy
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
+from scipy.optimize import minimize, nnls
 
 from apq.predictor.estimator import MLPPredictor, NotFittedError
 from apq.predictor.baselines import make_baseline
@@ -99,6 +100,30 @@ def nonnegative_fit(design: np.ndarray, target: np.ndarray) -> tuple[np.ndarray,
     return coef[:-2], float(coef[-2] - coef[-1])
 
 
+def pairwise_fit(design: np.ndarray, base_logit: np.ndarray, y: np.ndarray, temperature: float,
+                 start: np.ndarray) -> np.ndarray:
+    """Non-negative ``coef`` (P,) that orders the rows as ``y`` (N,) does: the score of row i is
+    ``base_logit[i] - design[i] @ coef`` ((N, P) design), and the loss the mean over every pair
+    with different ``y`` of log(1 + exp(-sign(y_i - y_j) (score_i - score_j) / temperature))
+    (RankNet's pairwise logistic loss; a small temperature approaches counting misordered pairs).
+    L-BFGS-B within coef >= 0 from ``start`` (P,)."""
+    design, base_logit, y = (np.asarray(a, dtype=np.float64) for a in (design, base_logit, y))
+    i, j = np.triu_indices(len(y), 1)
+    sign = np.sign(y[i] - y[j])
+    i, j, sign = i[sign != 0], j[sign != 0], sign[sign != 0]
+    if not len(i):
+        return np.asarray(start, dtype=np.float64)
+    design_diff, base_diff = design[i] - design[j], base_logit[i] - base_logit[j]
+
+    def loss_and_grad(coef: np.ndarray) -> tuple[float, np.ndarray]:
+        margin = sign * (base_diff - design_diff @ coef) / temperature
+        slope = -0.5 * (1 - np.tanh(margin / 2))  # d/dm log(1 + e^-m) = -1 / (1 + e^m), overflow-free
+        return float(np.logaddexp(0, -margin).mean()), (slope * sign / temperature) @ -design_diff / len(i)
+
+    bounds = [(0.0, None)] * design.shape[1]
+    return minimize(loss_and_grad, np.asarray(start, dtype=np.float64), jac=True, method="L-BFGS-B", bounds=bounds).x
+
+
 class GeneDropPredictor(StructuredQuantPredictor):
     """:class:`StructuredQuantPredictor`'s network (fp32 predictor ``base`` minus a linear logit drop
     of the bit part), with the drop's weights fitted in closed form from few numbers instead of
@@ -109,14 +134,18 @@ class GeneDropPredictor(StructuredQuantPredictor):
     ``a_g * prior[g, block, w] + c_gw``: 4 + 4 x (widths - 1) numbers (16 with bits {2, 4, 6, 8})
     where the linear drop fits 4 x blocks x widths (160).
 
-    ``widths``: the space's bit choices in encoding order (``SearchSpace.bit_choices``). Saved
-    and loaded as a :class:`StructuredQuantPredictor` (same network; the fit needs nothing more).
+    ``widths``: the space's bit choices in encoding order (``SearchSpace.bit_choices``). With a
+    ``rank_temperature`` the numbers are refitted from that start to order the training rows
+    (:func:`pairwise_fit`) and the bias is then the least-squares one. Saved and loaded as a
+    :class:`StructuredQuantPredictor` (same network; the fit needs nothing more).
     """
 
     def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, widths: tuple[int, ...] = (),
-                 floor: float = 10.0, device: str | None = None, prior: np.ndarray | None = None):
+                 floor: float = 10.0, device: str | None = None, prior: np.ndarray | None = None,
+                 rank_temperature: float | None = None):
         super().__init__(fp32_dim, base, drop="linear", floor=floor, device=device, prior=prior)
         self.widths = tuple(int(w) for w in widths)
+        self.rank_temperature = rank_temperature
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val=None, y_val=None) -> "GeneDropPredictor":
         """Closed-form fit on all of (X (N, dim), y (N,) percent); ``X_val`` is not used."""
@@ -131,6 +160,9 @@ class GeneDropPredictor(StructuredQuantPredictor):
         basis = self.drop_basis(X.shape[1] - self.fp32_dim)
         design = X[:, self.fp32_dim:].astype(np.float64) @ basis.T
         self.coef_, bias = nonnegative_fit(design, logit_drop)
+        if self.rank_temperature is not None:
+            self.coef_ = pairwise_fit(design, base_logit.double().numpy(), y, self.rank_temperature, self.coef_)
+            bias = float(np.mean(logit_drop - design @ self.coef_))
         with torch.no_grad():
             net.drop.weight.copy_(torch.as_tensor(self.coef_ @ basis, dtype=torch.float32)[None])
             net.drop.bias.fill_(bias)

@@ -9,8 +9,9 @@ from apq.predictor.intervals import HeldOut
 from apq.predictor.load import load_quant_predictor, save_predictor
 from apq.predictor.network import StructuredQuantNet
 from apq.predictor.quant_models import on_accuracy_scale
+from apq.predictor.metrics import pairwise_accuracy
 from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, GeneDropPredictor,
-                                     RidgeQuantPredictor, StructuredQuantPredictor)
+                                     RidgeQuantPredictor, StructuredQuantPredictor, pairwise_fit)
 from apq.predictor.synthetic import quant_drop, synthetic_rows
 from apq.quant.sensitivity import largest_genome, prior_weights, probe_genomes
 from apq.predictor.train import predict_array
@@ -178,6 +179,36 @@ def test_gene_drop_fits_a_factor_per_gene_on_the_prior_and_a_drop_per_gene_and_n
     assert not np.any(plain.network_.drop.weight.detach().numpy()[0].reshape(weights.shape)[:, :, widest])
     with pytest.raises(ValueError, match="widths"):
         GeneDropPredictor(dim, fp32, (4, 8, 16)).fit(quant.encodings, quant.accuracy)
+
+
+def test_pairwise_fit_orders_rows_a_least_squares_fit_misorders():
+    """Two columns; the labels follow the first, while rows with a large second column carry large
+    noise that a least-squares fit chases. The ranking fit keeps coef >= 0, finds the order, and
+    moves its gradient-checked loss downhill from its start."""
+    rng = np.random.default_rng(0)
+    design = rng.uniform(0, 1, (200, 2))
+    y = -design[:, 0] + 5 * design[:, 1] * (rng.random(200) < 0.1)  # outliers tied to column 2
+    base = np.zeros(200)
+    start = np.array([0.0, 1.0])
+    coef = pairwise_fit(design, base, y, temperature=0.05, start=start)
+    assert np.all(coef >= 0) and coef[0] > coef[1]
+    assert pairwise_accuracy(y, base - design @ coef) > pairwise_accuracy(y, base - design @ start)
+    assert np.array_equal(pairwise_fit(design, base, np.ones(200), 0.05, start), start)  # no pair to order
+
+
+def test_rank_model_is_the_gene_drop_network_refitted_to_order_the_rows(fitted, space2):
+    fp32, dim, quant = fitted
+    widths = tuple(space2.bit_choices)
+    prior = np.random.default_rng(0).uniform(0, 0.1, quant.encodings.shape[1] - dim)
+    train, test = slice(0, 240), slice(240, None)
+    gene = GeneDropPredictor(dim, fp32, widths, prior=prior).fit(quant.encodings[train], quant.accuracy[train])
+    rank = GeneDropPredictor(dim, fp32, widths, prior=prior, rank_temperature=0.02).fit(
+        quant.encodings[train], quant.accuracy[train])
+    assert rank.coef_.shape == gene.coef_.shape and np.all(rank.coef_ >= 0) and not np.allclose(rank.coef_, gene.coef_)
+    ranked = pairwise_accuracy(quant.accuracy[test], rank.predict(quant.encodings[test]))
+    assert ranked >= pairwise_accuracy(quant.accuracy[test], gene.predict(quant.encodings[test])) - 0.02
+    # the bias is the least-squares one: no mean error on the training rows, in logit space
+    assert abs(np.mean(rank.predict(quant.encodings[train]) - quant.accuracy[train])) < 1.0
 
 
 def test_bits_ignored_ranks_as_the_fp32_predictor(fitted):
