@@ -241,3 +241,13 @@ def test_label_mapped_onto_accuracy():
     assert np.array_equal(on_accuracy_scale(accuracy, accuracy), accuracy)
     loss = 2.0 - accuracy / 50  # lower is better
     assert np.allclose(on_accuracy_scale(loss, accuracy), accuracy, atol=1e-4)
+
+
+def test_pairwise_fit_on_many_rows_orders_a_seeded_subset_of_pairs(monkeypatch):
+    from apq.predictor import structured
+
+    rng = np.random.default_rng(1)
+    design, y = rng.uniform(0, 1, (60, 2)), rng.normal(size=60)
+    monkeypatch.setattr(structured, "MAX_PAIRS", 500)  # 60 rows make 1770 pairs
+    first = pairwise_fit(design, np.zeros(60), y, 0.05, np.ones(2))
+    assert np.array_equal(first, pairwise_fit(design, np.zeros(60), y, 0.05, np.ones(2))) and np.all(first >= 0)
