@@ -38,7 +38,8 @@ class SampleConfig(Settings):
     #: Samples 0..n_retest-1 of each kind measured a second time with other random draws and another
     #: calibration pool (``data/<space>/samples_<kind>_retest.h5``; 0 = none): how much a label moves
     #: between two realizations of its evaluation, which the split halves cannot see. 30 cost about
-    #: 3 minutes here, and give the realization noise to about +-25 % (a standard deviation from 30 pairs).
+    #: 4 minutes here (45 s fp32, 194 s quantized on two workers) and give the realization noise to
+    #: about +-25 % (95 %; a standard deviation from 30 pairs).
     n_retest: int = 30
     #: How architectures are drawn (apq.samples.draw): evenly over the MACs range spreads the
     #: labels over the whole cost range that the search explores, uniform genomes crowd its middle.
