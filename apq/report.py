@@ -554,6 +554,11 @@ BENCHES = (
           "`make samples` has made real ones) the figures say nothing about real sub-nets."),
     Bench("supernet", "Supernet", "bench-supernet", "bench/supernet.py", supernet_figures,
           "The trained supernet's sub-nets against the same architectures trained alone."),
+    Bench("supernet_default", "Supernet, the configured default at its full budget", "bench-supernet",
+          "bench/supernet.py --recipes progressive --supernet progressive=PATH --out results/bench/supernet_default.json",
+          supernet_figures, "The configured recipe's own supernet (the pipeline's, 8.4 epochs), its six sub-nets "
+                            "against the same architectures trained alone for as many epochs; the section above "
+                            "compared both recipes at shorter budgets."),
     Bench("finetune_winner2", "Fine-tune, a second winner", "bench-supernet",
           "bench/supernet.py --keep-recipes --out results/bench/finetune_winner2.json --finetuned RUN ...",
           finetuned_only_figures, "The default fine-tune and variants of it on the fpga winner of a second fresh "
