@@ -98,9 +98,9 @@ def samples(space: str = "fmnist", *, quant: bool = False, n: int | None = None,
     path = generate_samples(sample_space, space, kind, n, run_config.preset, run_config.samples, run_config.quant,
                             options, force=force)
     retest_config = run_config.samples if retest is None else replace(run_config.samples, n_retest=retest)
-    if retest_config.retest_count(n):
-        generate_samples(sample_space, space, kind, retest_config.retest_count(n), run_config.preset,
-                         run_config.samples, run_config.quant, options, force=force, replicate=1)
+    if count := retest_config.retest_count(n):
+        generate_samples(sample_space, space, kind, count, run_config.preset, run_config.samples, run_config.quant,
+                         options, force=force, replicate=1)
     return path
 
 
