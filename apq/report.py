@@ -365,13 +365,20 @@ def _recipe_figures(name: str, r: dict, picked: bool) -> list[Figure]:
                f"{big['supernet_acc']:.2f} % / {small['supernet_acc']:.2f} %",
                *target(">= 92.0 / 89.0", big["supernet_acc"] >= 92.0 and small["supernet_acc"] >= 89.0)),
         Figure(f"{label}: Kendall tau, inside the supernet vs trained alone for {r['standalone_epochs']:g} epochs "
-               f"({len(r['subnets'])} sub-nets)", "undefined" if tau is None else f"{tau:.2f}",
+               f"({len(r['subnets'])} sub-nets)", _tau(tau),
                *target(">= 0.8", tau is not None and tau >= 0.8)),
         Figure(f"{label}: smallest / middle / largest, inside the supernet minus trained alone, test top-1",
                " / ".join(f"{r[n]['supernet_acc']:.2f} vs {r[n]['standalone_acc']:.2f} ({gaps[n]:+.2f})"
                           for n in ("smallest", "middle", "largest")),
                *target("smallest >= -1.0, largest >= -0.5", gaps["smallest"] >= -1.0 and gaps["largest"] >= -0.5)),
+        *([Figure(f"{label}: Kendall tau against each recipe's stand-alone training",
+                  ", ".join(f"{ref} {_tau(tau)}" for ref, tau in r["rank_tau_by_reference"].items()))]
+          if r.get("rank_tau_by_reference") else []),
     ]
+
+
+def _tau(tau: float | None) -> str:
+    return "undefined" if tau is None else f"{tau:.2f}"
 
 
 def supernet_figures(r: dict) -> list[Figure]:
@@ -382,6 +389,8 @@ def supernet_figures(r: dict) -> list[Figure]:
                   f"{picked} / {r.get('configured_default', 'not recorded')}")]
     for name in sorted(r["recipes"], key=lambda n: n != picked):
         out += _recipe_figures(name, r["recipes"][name], name == picked)
+    for pair, tau in (r.get("standalone_agreement") or {}).items():
+        out.append(Figure(f"Kendall tau of the stand-alone accuracies, {pair}", _tau(tau)))
     if r.get("finetuned_winner"):
         out += finetuned_figures(r["finetuned_winner"])
     return out
@@ -554,11 +563,13 @@ BENCHES = (
           "`make samples` has made real ones) the figures say nothing about real sub-nets."),
     Bench("supernet", "Supernet", "bench-supernet", "bench/supernet.py", supernet_figures,
           "The trained supernet's sub-nets against the same architectures trained alone."),
-    Bench("supernet_default", "Supernet, the configured default at its full budget", "bench-supernet",
-          "bench/supernet.py --recipes progressive --supernet progressive=PATH --out results/bench/supernet_default.json",
-          supernet_figures, "The configured recipe's own supernet (the pipeline's, 8.4 epochs), its six sub-nets "
-                            "against the same architectures trained alone for as many epochs; the section above "
-                            "compared both recipes at shorter budgets."),
+    Bench("supernet_default", "Supernet, both recipes at the default's training time", "bench-supernet",
+          "bench/supernet.py --supernet progressive=PATH --supernet sandwich=PATH --set supernet.epochs_sandwich=3.2 "
+          "--out results/bench/supernet_default.json",
+          supernet_figures, "The configured recipe's own supernet (the pipeline's, progressive, 8.4 epochs) and a "
+                            "sandwich supernet given as many seconds (3.2 epochs), six sub-nets each against the same "
+                            "architectures trained alone for each recipe's epochs; the section above compared both "
+                            "recipes at shorter budgets."),
     Bench("finetune_winner2", "Fine-tune, a second winner", "bench-supernet",
           "bench/supernet.py --keep-recipes --out results/bench/finetune_winner2.json --finetuned RUN ...",
           finetuned_only_figures, "The default fine-tune and variants of it on the fpga winner of a second fresh "

@@ -16,8 +16,10 @@ and Kendall's tau between the two. Stand-alone results (minutes each) are cached
 and settings in ``--cache`` (default ``results/bench/supernet_standalone.json``), so reruns reuse
 them. Writes ``results/bench/supernet.json``: ``recipes.<recipe>`` = {``largest``, ``middle``,
 ``smallest``: {``supernet_acc``, ``standalone_acc``}, ``rank_tau``, ``train_seconds``,
-``subnets``}, and ``default_recipe``: the recipe with the higher tau (two decimals), then the
-higher mean supernet accuracy of the three named sub-nets. With ``--finetuned RUN_DIR`` (a run
+``rank_tau_by_reference`` (its inherited accuracies against every recipe's stand-alone epochs),
+``subnets``}, ``standalone_agreement`` (tau of the stand-alone results at one recipe's epochs against
+another's), and ``default_recipe``: the recipe with the higher tau (two decimals; the mean over the
+references), then the higher mean supernet accuracy of the three named sub-nets. With ``--finetuned RUN_DIR`` (a run
 after ``apq finetune``; repeat it with one run per setting (teacher, epochs, learning rate) of the
 same winner) also ``finetuned_winner`` = {``acc``, ``standalone_acc``, ``variants``}: the fine-tuned
 quantized winner's test accuracy (the run of the configured settings) beside its architecture
@@ -202,12 +204,11 @@ def bench_recipe(space, recipe: str, args, cache: StandaloneCache, device) -> di
                      "supernet_acc": round(shared.accuracy, 3), **alone, "standalone_epochs": epochs})
         print(f"{recipe:>11} {name:>8}: supernet {shared.accuracy:6.2f}%  alone ({epochs:g} epochs) "
               f"{alone['standalone_acc']:6.2f}%  {rows[-1]['params']:,} params", flush=True)
-    tau = kendalltau([r["supernet_acc"] for r in rows], [r["standalone_acc"] for r in rows]).statistic
+    tau = _tau([r["supernet_acc"] for r in rows], [r["standalone_acc"] for r in rows])
     report_file = path.with_suffix(".json")
     trained = json.loads(report_file.read_text()) if report_file.exists() else {}
     out = {name: {k: row[k] for k in ("supernet_acc", "standalone_acc")} for row in rows for name in NAMED
            if row["subnet"] == name}
-    tau = None if np.isnan(tau) else round(float(tau), 4)  # undefined when either side is constant
     return {**out, "rank_tau": tau, "train_seconds": trained.get("train_seconds"),
             "epochs": sum(config.phase_epochs), "standalone_epochs": epochs, "supernet": str(path),
             "supernet_digest": digest(path), "supernet_json": trained or None, "subnets": rows}
@@ -293,11 +294,41 @@ def finetuned_correct(model_file: Path, context: "RecipeContext", device) -> np.
     return evaluate(model.to(device), *test, context.config.eval_batch, context.config.channels_last).correct
 
 
+def _tau(a: list[float], b: list[float]) -> float | None:
+    """Kendall's tau of two (n,) lists to four decimals; None where undefined (either side constant)."""
+    tau = kendalltau(a, b).statistic
+    return None if np.isnan(tau) else round(float(tau), 4)
+
+
+def cross_references(recipes: dict) -> dict:
+    """Every recipe's inherited accuracies against every recipe's stand-alone results, on the sub-nets
+    all of them measured (the same seeded genomes): adds ``rank_tau_by_reference`` = {"<epochs> epochs":
+    tau} to each recipe, and returns {"<e1> vs <e2> epochs": tau} of the stand-alone results with each
+    other (how stable the stand-alone order itself is). Each recipe's ``rank_tau`` is against its own
+    epochs, so two recipes of different epochs are otherwise judged against different references."""
+    by_arch = {name: {row["arch"]: row for row in r["subnets"]} for name, r in recipes.items()}
+    common = sorted(set.intersection(*(set(rows) for rows in by_arch.values())))
+    references = {f"{r['standalone_epochs']:g} epochs": [by_arch[name][a]["standalone_acc"] for a in common]
+                  for name, r in recipes.items()}
+    for name, r in recipes.items():
+        inherited = [by_arch[name][a]["supernet_acc"] for a in common]
+        r["rank_tau_by_reference"] = {ref: _tau(inherited, alone) for ref, alone in references.items()}
+    names = list(references)
+    return {f"{a.removesuffix(' epochs')} vs {b}": _tau(references[a], references[b])
+            for i, a in enumerate(names) for b in names[i + 1:]}
+
+
 def better_recipe(recipes: dict) -> str:
-    """By rank agreement first (tau to two decimals), then the mean supernet accuracy of the named sub-nets."""
+    """By rank agreement first (tau to two decimals: the mean over every stand-alone reference in
+    ``rank_tau_by_reference`` when there is one, so a reference's length does not pick the recipe),
+    then the mean supernet accuracy of the named sub-nets."""
+    def agreement(r: dict) -> float:
+        taus = list(r.get("rank_tau_by_reference", {}).values()) or [r["rank_tau"]]
+        return -2.0 if None in taus else round(float(np.mean(taus)), 2)
+
     def score(name: str):
         r = recipes[name]
-        return (-2.0 if r["rank_tau"] is None else round(r["rank_tau"], 2), float(np.mean([r[n]["supernet_acc"] for n in NAMED])))
+        return agreement(r), float(np.mean([r[n]["supernet_acc"] for n in NAMED]))
     return max(recipes, key=score)
 
 
@@ -335,10 +366,13 @@ def main() -> None:
     if args.keep_recipes:
         kept = json.loads(Path(args.out).read_text())
         measured = {k: kept[k] for k in ("settings", "recipes", "default_recipe", "configured_default")}
+        measured["standalone_agreement"] = kept.get("standalone_agreement")
         measured["recipes_recorded"] = kept.get("recipes_recorded", kept.get("recorded"))  # the recipes' own stamp
     else:
         recipes = {recipe: bench_recipe(space, recipe, args, cache, device) for recipe in args.recipes}
-        measured = {"settings": args.settings, "recipes": recipes, "default_recipe": better_recipe(recipes),
+        agreement = cross_references(recipes)
+        measured = {"settings": args.settings, "recipes": recipes, "standalone_agreement": agreement,
+                    "default_recipe": better_recipe(recipes),
                     "configured_default": preset_config(args.preset).supernet.recipe}
     extra = {"finetuned_winner": finetuned_winner(space, [Path(d) for d in args.finetuned], args, cache, device)
              } if args.finetuned else {}

@@ -130,3 +130,34 @@ def test_the_chosen_fine_tune_run_is_the_one_with_the_configured_settings_bn_inc
     legacy_updated[1]["settings"]["quant"] = {"freeze_bn": False}
     assert bench.chosen_run([legacy_frozen, legacy_updated], configured)[0].name == "legacy updated"
     assert bench.chosen_run([legacy_frozen], configured)[0].name == "legacy frozen"
+
+
+def _recipe(epochs, inherited, alone, archs=("a", "b", "c", "d")):
+    rows = [{"arch": a, "supernet_acc": s, "standalone_acc": x} for a, s, x in zip(archs, inherited, alone)]
+    named = {n: {"supernet_acc": rows[i]["supernet_acc"], "standalone_acc": rows[i]["standalone_acc"]}
+             for i, n in enumerate(bench.NAMED)}
+    tau = bench._tau(inherited, alone)
+    return {**named, "rank_tau": tau, "standalone_epochs": epochs, "subnets": rows}
+
+
+def test_cross_references_judge_every_recipe_against_every_reference():
+    """The same order inside both supernets: each recipe's own tau differs only through its reference,
+    and scored against both references the recipes tie, so accuracy decides."""
+    short = [90.0, 91.0, 92.0, 93.0]  # stand-alone after few epochs
+    long_ = [91.0, 90.5, 93.0, 92.5]  # after many: two pairs swapped
+    recipes = {"progressive": _recipe(8.4, [89.0, 90.0, 91.0, 92.0], long_),
+               "sandwich": _recipe(3.2, [88.0, 89.0, 90.0, 91.0], short)}
+    assert recipes["sandwich"]["rank_tau"] > recipes["progressive"]["rank_tau"]
+    agreement = bench.cross_references(recipes)
+    assert agreement == {"8.4 vs 3.2 epochs": bench._tau(long_, short)}
+    assert recipes["progressive"]["rank_tau_by_reference"] == recipes["sandwich"]["rank_tau_by_reference"] == {
+        "8.4 epochs": recipes["progressive"]["rank_tau"], "3.2 epochs": 1.0}
+    assert bench.better_recipe(recipes) == "progressive"  # tie on agreement, higher inherited accuracy
+
+
+def test_better_recipe_without_cross_references_uses_each_recipes_own_tau():
+    recipes = {"progressive": _recipe(8.4, [89.0, 90.0, 91.0, 92.0], [91.0, 90.5, 93.0, 92.5]),
+               "sandwich": _recipe(3.2, [88.0, 89.0, 90.0, 91.0], [90.0, 91.0, 92.0, 93.0])}
+    assert bench.better_recipe(recipes) == "sandwich"
+    recipes["sandwich"]["rank_tau"] = None  # undefined tau never wins
+    assert bench.better_recipe(recipes) == "progressive"
