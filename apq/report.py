@@ -365,19 +365,19 @@ def _recipe_figures(name: str, r: dict, picked: bool) -> list[Figure]:
                f"{big['supernet_acc']:.2f} % / {small['supernet_acc']:.2f} %",
                *target(">= 92.0 / 89.0", big["supernet_acc"] >= 92.0 and small["supernet_acc"] >= 89.0)),
         Figure(f"{label}: Kendall tau, inside the supernet vs trained alone for {r['standalone_epochs']:g} epochs "
-               f"({len(r['subnets'])} sub-nets)", _tau(tau),
+               f"({len(r['subnets'])} sub-nets)", _tau_text(tau),
                *target(">= 0.8", tau is not None and tau >= 0.8)),
         Figure(f"{label}: smallest / middle / largest, inside the supernet minus trained alone, test top-1",
                " / ".join(f"{r[n]['supernet_acc']:.2f} vs {r[n]['standalone_acc']:.2f} ({gaps[n]:+.2f})"
                           for n in ("smallest", "middle", "largest")),
                *target("smallest >= -1.0, largest >= -0.5", gaps["smallest"] >= -1.0 and gaps["largest"] >= -0.5)),
         *([Figure(f"{label}: Kendall tau against each recipe's stand-alone training",
-                  ", ".join(f"{ref} {_tau(tau)}" for ref, tau in r["rank_tau_by_reference"].items()))]
+                  ", ".join(f"{ref} {_tau_text(tau)}" for ref, tau in r["rank_tau_by_reference"].items()))]
           if r.get("rank_tau_by_reference") else []),
     ]
 
 
-def _tau(tau: float | None) -> str:
+def _tau_text(tau: float | None) -> str:
     return "undefined" if tau is None else f"{tau:.2f}"
 
 
@@ -390,7 +390,7 @@ def supernet_figures(r: dict) -> list[Figure]:
     for name in sorted(r["recipes"], key=lambda n: n != picked):
         out += _recipe_figures(name, r["recipes"][name], name == picked)
     for pair, tau in (r.get("standalone_agreement") or {}).items():
-        out.append(Figure(f"Kendall tau of the stand-alone accuracies, {pair}", _tau(tau)))
+        out.append(Figure(f"Kendall tau of the stand-alone accuracies, {pair}", _tau_text(tau)))
     if r.get("finetuned_winner"):
         out += finetuned_figures(r["finetuned_winner"])
     return out

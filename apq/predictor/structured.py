@@ -118,7 +118,8 @@ def pairwise_fit(design: np.ndarray, base_logit: np.ndarray, y: np.ndarray, temp
         keep = np.sort(np.random.default_rng(0).choice(len(i), MAX_PAIRS, replace=False))
         i, j = i[keep], j[keep]
     sign = np.sign(y[i] - y[j])
-    i, j, sign = i[sign != 0], j[sign != 0], sign[sign != 0]
+    ordered = sign != 0
+    i, j, sign = i[ordered], j[ordered], sign[ordered]
     if not len(i):
         return np.asarray(start, dtype=np.float64)
     design_diff, base_diff = design[i] - design[j], base_logit[i] - base_logit[j]

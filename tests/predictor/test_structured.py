@@ -183,8 +183,8 @@ def test_gene_drop_fits_a_factor_per_gene_on_the_prior_and_a_drop_per_gene_and_n
 
 def test_pairwise_fit_orders_rows_a_least_squares_fit_misorders():
     """Two columns; the labels follow the first, while rows with a large second column carry large
-    noise that a least-squares fit chases. The ranking fit keeps coef >= 0, finds the order, and
-    moves its gradient-checked loss downhill from its start."""
+    noise that a least-squares fit chases. The ranking fit keeps coef >= 0, weighs the first column
+    more, and orders the rows better than its start."""
     rng = np.random.default_rng(0)
     design = rng.uniform(0, 1, (200, 2))
     y = -design[:, 0] + 5 * design[:, 1] * (rng.random(200) < 0.1)  # outliers tied to column 2
