@@ -28,7 +28,7 @@ from apq.predictor.network import BIT_MERGES
 BASELINES = ("ridge", "random_forest", "gradient_boosting")
 #: Quantization-aware models apq/predictor/quant_models.py can fit and compare.
 QUANT_MODELS = ("transfer", "scratch", "structured_linear", "structured_mlp", "structured_gene", "structured_rank",
-                "structured_ridge", "ensemble")
+                "structured_arch", "structured_ridge", "ensemble")
 
 
 @dataclass(frozen=True)

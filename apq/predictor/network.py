@@ -118,17 +118,18 @@ class StructuredQuantNet(nn.Module):
 
     so small drops subtract about linearly near the fp32 accuracy and large ones (2-bit layers)
     saturate at chance instead of going below it. ``drop`` is ``"linear"`` (one weight per bit
-    choice of each block and gene: the bit part of the encoding only) or ``"mlp"`` (one hidden
+    choice of each block and gene: the bit part of the encoding only), ``"linear_arch"`` (linear
+    over the whole encoding: the architecture's one-hots shift the drop too) or ``"mlp"`` (one hidden
     ReLU layer over the whole encoding, so a block's drop may depend on its width and kernel).
     The base network is frozen: only the drop learns.
 
-    The linear drop's weights are kept >= 0 (:meth:`project`, after every training step): a layer's
-    bits can only cost accuracy. Unconstrained, each weight fitted noise of a few hundredths of a
+    The linear drops' weights on the bit part are kept >= 0 (:meth:`project`, after every training
+    step): a layer's bits can only cost accuracy. Unconstrained, each weight fitted noise of a few hundredths of a
     logit either way, and the genetic search summed the negative ones of 40 bit genes into a
     quantized network predicted 4 points above its fp32 architecture (docs/decisions.md "Predictor").
     """
 
-    DROPS = ("linear", "mlp")
+    DROPS = ("linear", "linear_arch", "mlp")
 
     def __init__(self, base: AccuracyMLP, bit_dim: int, drop: str = "linear", hidden_size: int = 64,
                  floor: float = 10.0):
@@ -142,6 +143,8 @@ class StructuredQuantNet(nn.Module):
             p.requires_grad_(False)
         if drop == "linear":
             self.drop = nn.Linear(bit_dim, 1)
+        elif drop == "linear_arch":
+            self.drop = nn.Linear(self.fp32_dim + bit_dim, 1)
         else:
             self.drop = nn.Sequential(nn.Linear(self.fp32_dim + bit_dim, hidden_size), nn.ReLU(),
                                       nn.Linear(hidden_size, 1))
@@ -164,6 +167,8 @@ class StructuredQuantNet(nn.Module):
         base = self.base.forward_hot(fp32_cols, fp32_on, bit_cols, bit_on)
         if self.drop_kind == "linear":
             drop = linear_of_ones(self.drop, bit_cols, bit_on)
+        elif self.drop_kind == "linear_arch":
+            drop = linear_of_ones(self.drop, *whole_encoding(self.fp32_dim, fp32_cols, fp32_on, bit_cols, bit_on))
         else:
             hidden = linear_of_ones(self.drop[0], *whole_encoding(self.fp32_dim, fp32_cols, fp32_on, bit_cols, bit_on))
             drop = self.drop[2](torch.relu(hidden))
@@ -179,13 +184,16 @@ class StructuredQuantNet(nn.Module):
 
     def output_layer(self) -> nn.Linear:
         """The drop's last layer (its bias starts at the mean drop of the training rows)."""
-        return self.drop if self.drop_kind == "linear" else self.drop[2]
+        return self.drop if self.drop_kind != "mlp" else self.drop[2]
 
     @torch.no_grad()
     def project(self) -> None:
-        """Clip the linear drop's weights to >= 0 (its bias stays free); the MLP drop is not constrained."""
+        """Clip the linear drops' bit-part weights to >= 0 (architecture weights and bias stay free);
+        the MLP drop is not constrained."""
         if self.drop_kind == "linear":
             self.drop.weight.clamp_(min=0.0)
+        elif self.drop_kind == "linear_arch":
+            self.drop.weight[:, self.fp32_dim:].clamp_(min=0.0)
 
 
 class LinearOnBaseNet(nn.Module):

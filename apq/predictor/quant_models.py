@@ -11,6 +11,9 @@ Models (``PredictorConfig.quant_models``; each fitted on the quantized training 
                         gene kind on the sensitivity prior and a drop per gene kind and narrower width
     structured_rank     the same 16 numbers fitted to order the training rows (a pairwise logistic
                         loss), not to match their drops
+    structured_arch     structured_gene's 16 numbers plus one weight per architecture column in the
+                        drop (a sub-net's kernels and widths shift what its bits cost), that part
+                        under a ridge penalty chosen by cross-validation on the training rows
     structured_ridge    a fitted multiple of the fp32 predictor plus a ridge regression over the
                         whole encoding (closed form; the prior's summed drop is one more column)
     ensemble            the mean of transfer and the structured models (those present), minus
@@ -32,7 +35,7 @@ from apq.predictor.config import PredictorConfig
 from apq.predictor.estimator import MLPPredictor, QuantMLPPredictor
 from apq.predictor.intervals import HeldOut
 from apq.predictor.network import pessimistic_mean
-from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, GeneDropPredictor,
+from apq.predictor.structured import (ARCH_ALPHAS, BitsIgnoredPredictor, EnsemblePredictor, GeneDropPredictor,
                                      RidgeQuantPredictor, StructuredQuantPredictor)
 
 #: The label every dataset has, and the one every reported figure is measured against.
@@ -59,9 +62,11 @@ def make_quant_model(name: str, config: PredictorConfig, fp32: MLPPredictor, fp3
                                  seed=seed, **config.mlp_params(transfer=source is not None))
     if name == "structured_ridge":
         return RidgeQuantPredictor(fp32_dim, fp32, prior=prior)
-    if name in ("structured_gene", "structured_rank"):
+    if name in ("structured_gene", "structured_rank", "structured_arch"):
         temperature = config.rank_temperature if name == "structured_rank" else None
-        return GeneDropPredictor(fp32_dim, fp32, widths, floor, prior=prior, rank_temperature=temperature)
+        alphas = ARCH_ALPHAS if name == "structured_arch" else ()
+        return GeneDropPredictor(fp32_dim, fp32, widths, floor, prior=prior, rank_temperature=temperature,
+                                 arch_alphas=alphas)
     if name in ("structured_linear", "structured_mlp"):
         drop = name.removeprefix("structured_")
         return StructuredQuantPredictor(fp32_dim, fp32, drop=drop, floor=floor, seed=seed,

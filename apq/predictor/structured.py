@@ -7,7 +7,8 @@
 - :class:`GeneDropPredictor`: the same network, its linear drop fitted in closed form from few
   numbers (one non-negative factor per bit gene kind on the sensitivity scan's drop, and one
   non-negative drop per gene kind and narrower width), so a search has few errors to exploit;
-  or, with a ``rank_temperature``, the same numbers fitted to order the training rows.
+  or, with a ``rank_temperature``, the same numbers fitted to order the training rows; or, with
+  ``arch_alphas``, those numbers plus a ridge-penalised weight per architecture column in the drop.
 - :class:`RidgeQuantPredictor`: quantized accuracy = a fitted multiple of the fp32 predictor's
   accuracy plus a ridge regression over the whole encoding (closed form, its penalty chosen by
   leave-one-out cross-validation on the training rows): few samples fit it without early stopping.
@@ -26,7 +27,7 @@ import copy
 
 import numpy as np
 import torch
-from scipy.optimize import minimize, nnls
+from scipy.optimize import lsq_linear, minimize, nnls
 
 from apq.predictor.estimator import MLPPredictor, NotFittedError
 from apq.predictor.baselines import make_baseline
@@ -100,6 +101,43 @@ def nonnegative_fit(design: np.ndarray, target: np.ndarray) -> tuple[np.ndarray,
     return coef[:-2], float(coef[-2] - coef[-1])
 
 
+def bounded_ridge(design: np.ndarray, free: np.ndarray, target: np.ndarray,
+                  alpha: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Least squares ``target ~ design @ coef + free @ weights + bias`` over (N,) rows with every
+    coef >= 0, ``weights`` under an L2 penalty ``alpha`` (sum of squares) and a free bias.
+    ``design`` (N, P), ``free`` (N, Q). Returns ``(coef (P,), weights (Q,), bias)``."""
+    design, free = np.asarray(design, dtype=np.float64), np.asarray(free, dtype=np.float64)
+    n, p, q = len(design), design.shape[1], free.shape[1]
+    penalty = np.hstack([np.zeros((q, p)), np.sqrt(alpha) * np.eye(q), np.zeros((q, 1))])
+    system = np.vstack([np.hstack([design, free, np.ones((n, 1))]), penalty])
+    lower = np.r_[np.zeros(p), np.full(q + 1, -np.inf)]
+    solution = lsq_linear(system, np.r_[np.asarray(target, dtype=np.float64), np.zeros(q)],
+                          bounds=(lower, np.full(p + q + 1, np.inf))).x
+    return solution[:p], solution[p:p + q], float(solution[-1])
+
+
+def choose_penalty(design: np.ndarray, free: np.ndarray, target: np.ndarray, alphas: tuple[float, ...],
+                   folds: int = 5, seed: int = 0) -> float:
+    """The ``alpha`` of ``alphas`` whose :func:`bounded_ridge` has the least squared error in seeded
+    ``folds``-fold cross-validation over the rows (the first of equals)."""
+    parts = np.array_split(np.random.default_rng(seed).permutation(len(target)), folds)
+
+    def error(alpha: float) -> float:
+        total = 0.0
+        for part in parts:
+            rest = np.setdiff1d(np.arange(len(target)), part)
+            coef, weights, bias = bounded_ridge(design[rest], free[rest], target[rest], alpha)
+            total += float(np.sum((design[part] @ coef + free[part] @ weights + bias - target[part]) ** 2))
+        return total
+
+    errors = [error(alpha) for alpha in alphas]
+    return float(alphas[int(np.argmin(errors))])
+
+
+#: The ridge penalties structured_arch's architecture weights are fitted under, one chosen per fit.
+ARCH_ALPHAS = tuple(float(a) for a in np.logspace(-2, 3, 11))
+
+
 #: Most row pairs :func:`pairwise_fit` orders at once (the default pool's 197 rows make 19,306).
 MAX_PAIRS = 200_000
 
@@ -145,35 +183,49 @@ class GeneDropPredictor(StructuredQuantPredictor):
 
     ``widths``: the space's bit choices in encoding order (``SearchSpace.bit_choices``). With a
     ``rank_temperature`` the numbers are refitted from that start to order the training rows
-    (:func:`pairwise_fit`) and the bias is then the least-squares one. Saved and loaded as a
+    (:func:`pairwise_fit`) and the bias is then the least-squares one. With ``arch_alphas`` the drop
+    also has one free weight per architecture column (the ``"linear_arch"`` drop: a sub-net's
+    kernels and widths shift how much its bits cost), under a ridge penalty chosen among
+    ``arch_alphas`` by cross-validation on the training rows (:func:`bounded_ridge`,
+    :func:`choose_penalty`); the bit numbers stay >= 0. Saved and loaded as a
     :class:`StructuredQuantPredictor` (same network; the fit needs nothing more).
     """
 
     def __init__(self, fp32_dim: int, base: MLPPredictor | None = None, widths: tuple[int, ...] = (),
                  floor: float = 10.0, device: str | None = None, prior: np.ndarray | None = None,
-                 rank_temperature: float | None = None):
+                 rank_temperature: float | None = None, arch_alphas: tuple[float, ...] = ()):
         super().__init__(fp32_dim, base, drop="linear", floor=floor, device=device, prior=prior)
+        if rank_temperature is not None and arch_alphas:
+            raise ValueError("a ranking fit and architecture weights do not combine (the ranking overfits them)")
         self.widths = tuple(int(w) for w in widths)
-        self.rank_temperature = rank_temperature
+        self.rank_temperature, self.arch_alphas = rank_temperature, tuple(arch_alphas)
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val=None, y_val=None) -> "GeneDropPredictor":
         """Closed-form fit on all of (X (N, dim), y (N,) percent); ``X_val`` is not used."""
         if self.base is None:
             raise NotFittedError("GeneDropPredictor needs a fitted fp32 predictor as base")
         X = np.asarray(X, dtype=np.float32)
-        net = StructuredQuantNet(copy.deepcopy(self.base.network_).cpu(), X.shape[1] - self.fp32_dim, "linear",
+        drop = "linear_arch" if self.arch_alphas else "linear"
+        net = StructuredQuantNet(copy.deepcopy(self.base.network_).cpu(), X.shape[1] - self.fp32_dim, drop,
                                  floor=self.floor)
         with torch.no_grad():
             base_logit = net.base_logit(torch.as_tensor(self.base.predict(X[:, : self.fp32_dim]), dtype=torch.float32))
             logit_drop = (base_logit - net.base_logit(torch.as_tensor(y, dtype=torch.float32))).double().numpy()
         basis = self.drop_basis(X.shape[1] - self.fp32_dim)
         design = X[:, self.fp32_dim:].astype(np.float64) @ basis.T
-        self.coef_, bias = nonnegative_fit(design, logit_drop)
+        arch = X[:, : self.fp32_dim].astype(np.float64)
+        self.arch_weights_ = np.zeros(self.fp32_dim if self.arch_alphas else 0)
+        if self.arch_alphas:
+            self.arch_alpha_ = choose_penalty(design, arch, logit_drop, self.arch_alphas)
+            self.coef_, self.arch_weights_, bias = bounded_ridge(design, arch, logit_drop, self.arch_alpha_)
+        else:
+            self.coef_, bias = nonnegative_fit(design, logit_drop)
         if self.rank_temperature is not None:
             self.coef_ = pairwise_fit(design, base_logit.double().numpy(), y, self.rank_temperature, self.coef_)
             bias = float(np.mean(logit_drop - design @ self.coef_))
         with torch.no_grad():
-            net.drop.weight.copy_(torch.as_tensor(self.coef_ @ basis, dtype=torch.float32)[None])
+            weights = np.r_[self.arch_weights_, self.coef_ @ basis]
+            net.drop.weight.copy_(torch.as_tensor(weights, dtype=torch.float32)[None])
             net.drop.bias.fill_(bias)
         return self.set_network(net, float(np.mean(y)))
 

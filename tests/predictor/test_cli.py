@@ -13,7 +13,7 @@ from tests.helpers.cli import apq
 FIGURES = ("rmse", "kendall_tau", "pairwise_acc", "pairwise_acc_cost_matched")
 METRIC_KEYS = {*FIGURES, *(f"{f}_ci" for f in FIGURES), "n_train", "n_test"}
 QUANT_MODELS = {"bits_ignored", "transfer", "scratch", "structured_linear", "structured_mlp", "structured_gene",
-                "structured_rank", "structured_ridge", "ensemble"}
+                "structured_rank", "structured_arch", "structured_ridge", "ensemble"}
 
 
 @pytest.mark.slow

@@ -10,8 +10,9 @@ from apq.predictor.load import load_quant_predictor, save_predictor
 from apq.predictor.network import StructuredQuantNet
 from apq.predictor.quant_models import on_accuracy_scale
 from apq.predictor.metrics import pairwise_accuracy
-from apq.predictor.structured import (BitsIgnoredPredictor, EnsemblePredictor, GeneDropPredictor,
-                                     RidgeQuantPredictor, StructuredQuantPredictor, pairwise_fit)
+from apq.predictor.structured import (ARCH_ALPHAS, BitsIgnoredPredictor, EnsemblePredictor, GeneDropPredictor,
+                                     RidgeQuantPredictor, StructuredQuantPredictor, bounded_ridge, choose_penalty,
+                                     pairwise_fit)
 from apq.predictor.synthetic import quant_drop, synthetic_rows
 from apq.quant.sensitivity import largest_genome, prior_weights, probe_genomes
 from apq.predictor.train import predict_array
@@ -209,6 +210,61 @@ def test_rank_model_is_the_gene_drop_network_refitted_to_order_the_rows(fitted, 
     assert ranked >= pairwise_accuracy(quant.accuracy[test], gene.predict(quant.encodings[test])) - 0.02
     # the bias is the least-squares one: no mean error on the training rows, in logit space
     assert abs(np.mean(rank.predict(quant.encodings[train]) - quant.accuracy[train])) < 1.0
+
+
+def test_bounded_ridge_keeps_design_coefficients_non_negative_and_shrinks_the_free_ones():
+    rng = np.random.default_rng(0)
+    design, free = rng.uniform(0, 1, (300, 2)), rng.normal(0, 1, (300, 3))
+    target = design @ [2.0, -1.0] + free @ [0.5, -0.5, 0.0] + 0.3 + rng.normal(0, 0.01, 300)
+    coef, weights, bias = bounded_ridge(design, free, target, alpha=1e-6)
+    assert coef[0] == pytest.approx(2.0, abs=0.2) and coef[1] == pytest.approx(0.0, abs=1e-9)  # -1: clipped at 0
+    assert np.allclose(weights, [0.5, -0.5, 0.0], atol=0.05)
+    assert np.isfinite(bias)
+    _, shrunk, _ = bounded_ridge(design, free, target, alpha=1e4)
+    assert np.abs(shrunk).max() < 0.1 * np.abs(weights).max()
+
+
+def test_penalty_chosen_by_cross_validation_follows_whether_the_free_columns_carry_signal():
+    rng = np.random.default_rng(1)
+    design, free = rng.uniform(0, 1, (200, 2)), rng.normal(0, 1, (200, 20))
+    noise = rng.normal(0, 0.5, 200)
+    alphas = (1e-2, 1e4)
+    assert choose_penalty(design, free, design @ [1.0, 1.0] + free[:, 0] + noise, alphas) == 1e-2
+    assert choose_penalty(design, free, design @ [1.0, 1.0] + noise, alphas) == 1e4
+
+
+def test_arch_model_adds_free_architecture_weights_to_the_gene_drop(fitted, space2, tmp_path):
+    """The synthetic drop grows as a block narrows: an architecture term in the drop fits it better
+    than the gene drop alone; the bit part keeps its >= 0 weights, the architecture part is free."""
+    fp32, dim, quant = fitted
+    widths = tuple(space2.bit_choices)
+    prior = np.random.default_rng(0).uniform(0, 0.1, quant.encodings.shape[1] - dim)
+    train, test = slice(0, 240), slice(240, None)
+    gene = GeneDropPredictor(dim, fp32, widths, prior=prior).fit(quant.encodings[train], quant.accuracy[train])
+    arch = GeneDropPredictor(dim, fp32, widths, prior=prior, arch_alphas=ARCH_ALPHAS).fit(
+        quant.encodings[train], quant.accuracy[train])
+    weight = arch.network_.drop.weight.detach().numpy()[0]
+    assert weight.shape == (quant.encodings.shape[1],) and np.all(weight[dim:] >= 0) and np.any(weight[:dim] < 0)
+    assert arch.arch_alpha_ in ARCH_ALPHAS and np.all(arch.coef_ >= 0)
+    rmse = {name: np.sqrt(np.mean((model.predict(quant.encodings[test]) - quant.accuracy[test]) ** 2))
+            for name, model in (("gene", gene), ("arch", arch))}
+    assert rmse["arch"] < rmse["gene"]
+    assert np.allclose(arch.predict_hot(Encoder(space2).hot_indices(quant.genomes[test])),
+                       arch.predict(quant.encodings[test]), atol=1e-3)
+    loaded = load_quant_predictor(space2, save_predictor(arch, tmp_path / "quant.pt", "quant", space2))
+    assert np.array_equal(loaded.predict(quant.encodings), arch.predict(quant.encodings))
+    with pytest.raises(ValueError, match="do not combine"):
+        GeneDropPredictor(dim, fp32, widths, rank_temperature=0.02, arch_alphas=ARCH_ALPHAS)
+
+
+def test_linear_arch_drop_projects_only_its_bit_part():
+    base = MLPPredictor(hidden_size=8, max_epochs=1).fit(np.eye(6, dtype=np.float32), np.full(6, 90.0)).network_
+    net = StructuredQuantNet(base, bit_dim=4, drop="linear_arch")
+    with torch.no_grad():
+        net.drop.weight.fill_(-1.0)
+    net.project()
+    weight = net.drop.weight.detach().numpy()[0]
+    assert np.all(weight[:6] == -1.0) and np.all(weight[6:] == 0.0)
 
 
 def test_bits_ignored_ranks_as_the_fp32_predictor(fitted):
