@@ -124,9 +124,10 @@ class StructuredQuantNet(nn.Module):
     The base network is frozen: only the drop learns.
 
     The linear drops' weights on the bit part are kept >= 0 (:meth:`project`, after every training
-    step): a layer's bits can only cost accuracy. Unconstrained, each weight fitted noise of a few hundredths of a
-    logit either way, and the genetic search summed the negative ones of 40 bit genes into a
-    quantized network predicted 4 points above its fp32 architecture (docs/decisions.md "Predictor").
+    step): a layer's bits can only cost accuracy. Unconstrained, each weight fitted noise of a few
+    hundredths of a logit either way, and the genetic search summed the negative ones of 40 bit
+    genes into a quantized network predicted 4 points above its fp32 architecture
+    (docs/decisions.md "Predictor").
     """
 
     DROPS = ("linear", "linear_arch", "mlp")

@@ -213,13 +213,13 @@ class GeneDropPredictor(StructuredQuantPredictor):
             logit_drop = (base_logit - net.base_logit(torch.as_tensor(y, dtype=torch.float32))).double().numpy()
         basis = self.drop_basis(X.shape[1] - self.fp32_dim)
         design = X[:, self.fp32_dim:].astype(np.float64) @ basis.T
-        arch = X[:, : self.fp32_dim].astype(np.float64)
-        self.arch_weights_ = np.zeros(self.fp32_dim if self.arch_alphas else 0)
         if self.arch_alphas:
+            arch = X[:, : self.fp32_dim].astype(np.float64)
             self.arch_alpha_ = choose_penalty(design, arch, logit_drop, self.arch_alphas)
             self.coef_, self.arch_weights_, bias = bounded_ridge(design, arch, logit_drop, self.arch_alpha_)
         else:
             self.coef_, bias = nonnegative_fit(design, logit_drop)
+            self.arch_weights_ = np.zeros(0)  # the "linear" drop has no architecture columns
         if self.rank_temperature is not None:
             self.coef_ = pairwise_fit(design, base_logit.double().numpy(), y, self.rank_temperature, self.coef_)
             bias = float(np.mean(logit_drop - design @ self.coef_))
