@@ -40,12 +40,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau
 
 from apq.config import apply_settings, preset_config
 from apq.finetune.config import FinetuneConfig
 from apq.io import project_root, write_json
 from apq.nn.runtime import pick_device
+from apq.predictor.metrics import kendall_tau
 from apq.quant.winner import load_winner
 from apq.report import bench_arguments
 from apq.space.genome import sample
@@ -296,8 +296,8 @@ def finetuned_correct(model_file: Path, context: "RecipeContext", device) -> np.
 
 def _tau(a: list[float], b: list[float]) -> float | None:
     """Kendall's tau of two (n,) lists to four decimals; None where undefined (either side constant)."""
-    tau = kendalltau(a, b).statistic
-    return None if np.isnan(tau) else round(float(tau), 4)
+    tau = kendall_tau(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return None if np.isnan(tau) else round(tau, 4)
 
 
 def cross_references(recipes: dict) -> dict:
